@@ -1,0 +1,320 @@
+"""The worker against real Redis and a real SMTP server: every message counted in and out."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import redis
+
+from emailqueue import Mailer
+from emailqueue.keys import QueueKeys
+from emailqueue.localserver import RedisServer
+from emailqueue.settings import Settings
+from emailqueue.sink import Sink
+from tests.conftest import QUEUE, WorkerProcess, running_worker, stats_of, wait_sync, wait_until
+
+K = QueueKeys(QUEUE)
+
+
+def email(i: int, to: str | None = None, **kw: object) -> dict[str, object]:
+    return {
+        "to": to or f"user{i}@example.com",
+        "subject": f"message {i}",
+        "text": f"body {i}",
+        "html": f"<p>body {i}</p>",
+        **kw,
+    }
+
+
+async def test_happy_path_delivers_everything_once(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, redis_server: RedisServer
+) -> None:
+    ids = mailer.send_many([email(i) for i in range(100)])
+    async with running_worker(settings_for()):
+        await wait_until(lambda: sink.count() >= 100, what="100 deliveries")
+        await wait_until(lambda: _stream_len(redis_server) == 0, what="stream drained")
+    assert sorted(sink.delivered_ids()) == sorted(ids)
+    d = sink.deliveries()[0]
+    assert d.sender == "sender@example.com"
+    assert b"Content-Type: multipart/alternative" in d.data
+    stats = await stats_of(redis_server.url)
+    assert (stats.waiting, stats.in_flight, stats.delayed, stats.failed) == (0, 0, 0, 0)
+    assert stats.counters["sent"] == 100 and stats.counters["enqueued"] == 100
+
+
+async def test_transient_4xx_retried_on_schedule_then_delivered(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, redis_server: RedisServer
+) -> None:
+    [mid] = mailer.send_many([email(0, to="greylist@example.com")])
+    t0 = time.monotonic()
+    async with running_worker(settings_for()):
+        await wait_until(lambda: sink.count() == 1, what="delivery after greylisting")
+        elapsed = time.monotonic() - t0
+    assert sink.delivered_ids() == [mid]
+    assert elapsed >= 0.2  # waited out the first retry delay (200 ms in tests)
+    stats = await stats_of(redis_server.url)
+    assert stats.counters["retried"] == 1 and stats.counters["sent"] == 1 and stats.failed == 0
+
+
+async def test_repeated_4xx_goes_to_failed_after_max_retries(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    sink.state.mode = "tempfail"
+    [mid] = mailer.send_many([email(0)])
+    t0 = time.monotonic()
+    async with running_worker(settings_for(retry_delay_ms=100, retry_multiplier=2, max_retries=3)):
+        await _until_failed(rclient, 1)
+        elapsed = time.monotonic() - t0
+    [(_, dead)] = rclient.xrange(K.failed)
+    assert dead["mid"] == mid
+    assert dead["reason"] == "exhausted"
+    assert dead["attempts"] == "4"  # first attempt + 3 retries
+    assert dead["smtp_code"] == "451"
+    assert "451" in dead["error"]
+    assert dead["first_attempt_at"] and dead["failed_at"]
+    assert elapsed >= 0.1 + 0.2 + 0.4  # 100, 200, 400 ms between attempts
+    assert sink.state.rcpt_attempts == 4
+    assert rclient.hget(K.stats, "retried") == "3"
+
+
+async def test_permanent_5xx_fails_at_once(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    ids = mailer.send_many([email(0, to="reject@example.com"), email(1)])
+    async with running_worker(settings_for()):
+        await _until_failed(rclient, 1)
+        await wait_until(lambda: sink.count() == 1, what="the good message")
+    [(_, dead)] = rclient.xrange(K.failed)
+    assert dead["mid"] == ids[0] and dead["reason"] == "permanent"
+    assert dead["attempts"] == "1" and dead["smtp_code"] == "550"
+    assert rclient.hget(K.stats, "retried") is None
+    assert sink.delivered_ids() == [ids[1]]
+
+
+async def test_554_on_data_is_permanent(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    sink.state.mode = "permfail"
+    mailer.send(email(0))
+    async with running_worker(settings_for()):
+        await _until_failed(rclient, 1)
+    [(_, dead)] = rclient.xrange(K.failed)
+    assert (dead["reason"], dead["smtp_code"], dead["attempts"]) == ("permanent", "554", "1")
+
+
+async def test_smtp_down_then_back_delivers_everything(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    sink.stop()
+    ids = mailer.send_many([email(i) for i in range(20)])
+    async with running_worker(settings_for(retry_delay_ms=300, max_retries=5)):
+        await wait_until(lambda: int(rclient.hget(K.stats, "retried") or 0) >= 20, what="first attempts to fail")
+        sink.start()
+        await wait_until(lambda: sink.count() >= 20, timeout=30, what="delivery after the outage")
+    assert sorted(sink.delivered_ids()) == sorted(ids)
+    assert rclient.xlen(K.failed) == 0
+
+
+async def test_malformed_entries_are_dead_lettered_and_queue_flows(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis, redis_server: RedisServer
+) -> None:
+    raw = redis.Redis.from_url(redis_server.url)
+    raw.xadd(K.stream, {"payload": "{}"})
+    raw.xadd(K.stream, {"v": "9", "payload": "{}"})
+    raw.xadd(K.stream, {"v": "1", "payload": "{nope"})
+    raw.xadd(K.stream, {"v": "1", "payload": json.dumps({"to": "x", "text": "t"})})
+    raw.xadd(K.stream, {b"v": b"1", b"payload": b"\xff\xfe not utf-8"})
+    raw.close()
+    good = mailer.send_many([email(i) for i in range(5)])
+    async with running_worker(settings_for()):
+        await wait_until(lambda: sink.count() >= 5, what="good messages")
+        await _until_failed(rclient, 5)
+    dead = sorted((f for _, f in rclient.xrange(K.failed)), key=lambda f: tuple(map(int, f["entry_id"].split("-"))))
+    reasons = [f["error"] for f in dead]  # in the order they were written to the stream
+    assert "missing field 'v'" in reasons[0]
+    assert "unknown wire format version '9'" in reasons[1]
+    assert "not valid JSON" in reasons[2]
+    assert "to[0].email" in reasons[3]
+    assert "UTF-8" in reasons[4]
+    assert all(f["reason"] == "invalid" for _, f in rclient.xrange(K.failed))
+    assert sorted(sink.delivered_ids()) == sorted(good)
+    assert rclient.hget(K.stats, "dropped_invalid") == "5"
+    assert rclient.xlen(K.stream) == 0
+
+
+async def test_scheduled_send_waits_for_its_time(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    mailer.send(email(0, send_at=due))
+    async with running_worker(settings_for()):
+        await wait_until(lambda: sink.count() == 1, what="scheduled delivery")
+    delivered_at = sink.deliveries()[0].at
+    assert due.timestamp() <= delivered_at < due.timestamp() + 1.0
+
+
+async def test_redelivered_message_already_sent_is_not_sent_again(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    fields = None
+    mid = mailer.send(email(0))
+    [(_, fields)] = rclient.xrange(K.stream)
+    async with running_worker(settings_for()):
+        await wait_until(lambda: sink.count() == 1, what="first delivery")
+        rclient.xadd(K.stream, fields)  # the same message again (e.g. a producer retry)
+        await wait_until(lambda: rclient.hget(K.stats, "duplicates_suppressed") == "1", what="suppression")
+    assert sink.delivered_ids() == [mid]
+    assert rclient.xlen(K.stream) == 0
+
+
+async def test_failed_retry_after_fix_delivers(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    from emailqueue.deadletter import DeadLetters
+    from emailqueue.redisconn import async_client
+
+    sink.state.mode = "permfail"
+    mid = mailer.send(email(0))
+    async with running_worker(settings_for()) as worker:
+        await _until_failed(rclient, 1)
+        sink.state.mode = "ok"
+        dl = DeadLetters(async_client(worker.settings.redis_connection_url()), QUEUE)
+        letters, missing = await dl.find([mid])
+        assert missing == [] and len(letters) == 1
+        assert await dl.retry(letters) == 1
+        await wait_until(lambda: sink.count() == 1, what="delivery after failed retry")
+        await dl.redis.aclose()
+    assert sink.delivered_ids() == [mid]
+    assert rclient.xlen(K.failed) == 0
+
+
+# ---- real processes ----------------------------------------------------------------------------
+
+
+def test_two_worker_processes_share_the_queue_without_duplicates(
+    spawn_worker: Callable[..., WorkerProcess], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    ids = mailer.send_many([email(i) for i in range(400)])
+    workers = [spawn_worker(), spawn_worker()]
+    wait_sync(lambda: sink.count() >= 400, timeout=60, what="400 deliveries")
+    for w in workers:
+        w.terminate()
+    assert [w.wait() for w in workers] == [0, 0]
+    counts = Counter(sink.delivered_ids())
+    assert set(counts) == set(ids)
+    assert max(counts.values()) == 1
+    assert rclient.xlen(K.stream) == 0
+    consumers = {c["name"] for c in rclient.xinfo_consumers(K.stream, "workers")}
+    assert consumers == set()  # both left the group cleanly
+    handled = [int(w.log().rsplit("after ", 1)[1].split()[0]) for w in workers]
+    assert sum(handled) == 400 and min(handled) > 0  # both did work
+
+
+def test_sigkill_mid_send_is_reclaimed_and_delivered(
+    spawn_worker: Callable[..., WorkerProcess], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    done = mailer.send_many([email(i) for i in range(10)])
+    first = spawn_worker()
+    wait_sync(lambda: sink.count() >= 10, what="first batch")
+    sink.state.delay_s = 3.0  # the next send hangs in DATA
+    [slow] = mailer.send_many([email(99)])
+    wait_sync(lambda: _pending(rclient) == 1, what="slow message in flight")
+    time.sleep(0.3)
+    first.kill()  # SIGKILL while the message is in flight
+    sink.state.delay_s = 0.0
+    assert _pending(rclient) == 1  # still held by the dead consumer: not lost
+    second = spawn_worker()
+    wait_sync(lambda: rclient.xlen(K.stream) == 0, timeout=30, what="reclaim and delivery")
+    second.terminate()
+    assert second.wait() == 0
+    counts = Counter(sink.delivered_ids())
+    assert set(counts) == {*done, slow}
+    assert all(counts[m] == 1 for m in done)  # completed sends never repeated
+    # the in-flight one reached DATA before the kill, so the sink may have accepted it
+    # once from the dead worker and once after the reclaim: at most one duplicate
+    assert 1 <= counts[slow] <= 2
+    assert int(rclient.hget(K.stats, "reclaimed") or 0) == 1
+    assert "reclaimed 1 entries" in second.log()
+
+
+def test_sigterm_drains_in_flight_sends_and_exits_0(
+    spawn_worker: Callable[..., WorkerProcess], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    sink.state.delay_s = 1.0
+    ids = mailer.send_many([email(i) for i in range(4)])
+    w = spawn_worker()
+    wait_sync(lambda: _pending(rclient) == 4, what="4 sends in flight")
+    w.terminate()
+    assert w.wait() == 0
+    assert sorted(sink.delivered_ids()) == sorted(ids)  # finished, not abandoned
+    assert rclient.xlen(K.stream) == 0
+    assert "stopping: SIGTERM; finishing 4 in-flight deliveries" in w.log()
+
+
+def test_redis_restart_loses_nothing(
+    spawn_worker: Callable[..., WorkerProcess], mailer: Mailer, sink: Sink, redis_server: RedisServer
+) -> None:
+    sink.state.delay_s = 0.02
+    ids = mailer.send_many([email(i) for i in range(300)])
+    w = spawn_worker()
+    wait_sync(lambda: sink.count() >= 30, what="some deliveries")
+    redis_server.restart()  # graceful: AOF flushed; workers see the connection drop
+    wait_sync(lambda: len(set(sink.delivered_ids())) >= 300, timeout=60, what="everything after the restart")
+    w.terminate()
+    assert w.wait() == 0
+    assert set(sink.delivered_ids()) == set(ids)
+    client = redis.Redis.from_url(redis_server.url)
+    assert client.xlen(K.stream) == 0
+    client.close()
+
+
+def test_limits_end_the_worker_cleanly(
+    spawn_worker: Callable[..., WorkerProcess], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    mailer.send_many([email(i) for i in range(30)])
+    w = spawn_worker("--limit", "10", "--concurrency", "1")
+    assert w.wait() == 0
+    assert "message limit 10 reached" in w.log()
+    assert sink.count() == 10
+    assert rclient.xlen(K.stream) == 20
+    t = spawn_worker("--time-limit", "1")
+    assert t.wait() == 0 and "time limit 1s reached" in t.log()
+    m = spawn_worker("--memory-limit", "1")
+    assert m.wait() == 0 and "memory limit 1 MB reached" in m.log()
+    assert sink.count() + rclient.xlen(K.stream) == 30  # nothing lost across the restarts
+
+
+def test_stop_workers_command(
+    spawn_worker: Callable[..., WorkerProcess], redis_server: RedisServer, worker_env: dict[str, str]
+) -> None:
+    from emailqueue.cli import main
+
+    workers = [spawn_worker(), spawn_worker()]
+    time.sleep(1.0)
+    assert main(["stop-workers", "--redis-url", redis_server.url, "--queue", QUEUE]) == 0
+    assert [w.wait(15) for w in workers] == [0, 0]
+    assert all("stop-workers requested" in w.log() for w in workers)
+
+
+def _pending(rclient: redis.Redis) -> int:
+    try:
+        return int(rclient.xpending(K.stream, "workers")["pending"])
+    except redis.ResponseError:
+        return 0
+
+
+def _stream_len(server: RedisServer) -> int:
+    c = redis.Redis.from_url(server.url)
+    try:
+        return int(c.xlen(K.stream))
+    finally:
+        c.close()
+
+
+async def _until_failed(rclient: redis.Redis, n: int) -> None:
+    await wait_until(lambda: rclient.xlen(K.failed) >= n, what=f"{n} dead letters")

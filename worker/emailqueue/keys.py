@@ -1,0 +1,77 @@
+"""Every Redis key, group and field name of a queue, in one place.
+
+All keys of one queue share the hash tag ``{<queue>}`` so that a queue lives in one
+cluster slot and the Lua scripts may touch several of its keys at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PREFIX = "emailqueue"
+GROUP = "workers"
+WIRE_VERSION = "1"
+
+# Stream entry fields (see docs/wire-format.md).
+F_VERSION = "v"
+F_PAYLOAD = "payload"
+F_ENC = "enc"
+F_ATTEMPTS = "attempts"  # delivery attempts already made (absent = 0)
+F_MID = "mid"  # message id, when the payload carries none (raw producers)
+F_FIRST_AT = "first_attempt_at"
+
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def validate_queue_name(name: str) -> str:
+    """Return ``name`` if it is a valid queue name, else raise ``ValueError``."""
+    if not _QUEUE_NAME.match(name):
+        raise ValueError(
+            f"queue name {name!r} is invalid: use 1-100 characters of letters, digits, "
+            "'_', '.', '-', starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The Redis keys of one queue: ``emailqueue:{<queue>}:<part>``."""
+
+    queue: str
+
+    def __post_init__(self) -> None:
+        validate_queue_name(self.queue)
+
+    @property
+    def base(self) -> str:
+        return f"{PREFIX}:{{{self.queue}}}"
+
+    @property
+    def stream(self) -> str:
+        """Messages ready to send; XLEN = waiting + in flight."""
+        return f"{self.base}:stream"
+
+    @property
+    def delayed(self) -> str:
+        """Sorted set of retries and scheduled sends, scored by due time (ms)."""
+        return f"{self.base}:delayed"
+
+    @property
+    def failed(self) -> str:
+        """Stream of dead letters."""
+        return f"{self.base}:failed"
+
+    @property
+    def stats(self) -> str:
+        """Hash of counters (enqueued, sent, retried, failed, dropped_invalid, ...)."""
+        return f"{self.base}:stats"
+
+    @property
+    def control(self) -> str:
+        """Hash of control flags (``stop_at``: workers started before it exit)."""
+        return f"{self.base}:control"
+
+    def sent_marker(self, message_id: str) -> str:
+        """Idempotency marker set when a message was delivered."""
+        return f"{self.base}:sent:{message_id}"

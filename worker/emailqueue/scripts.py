@@ -1,0 +1,102 @@
+"""Server-side Lua for every state change that touches more than one key.
+
+Each script runs atomically in Redis, so a message is always in exactly one place:
+the stream, the delayed set, the failed stream, or gone (sent). All keys passed to a
+script share the queue's hash tag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+# KEYS: stream, stats, sent-marker.  ARGV: entry id, marker ttl (s), marker value.
+COMPLETE = """
+redis.call('XACK', KEYS[1], 'workers', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[3], ARGV[3], 'EX', tonumber(ARGV[2]))
+redis.call('HINCRBY', KEYS[2], 'sent', 1)
+return 1
+"""
+
+# KEYS: stream, stats.  ARGV: entry id, counter to increment.
+# Drops an entry without sending (duplicate already delivered).
+DISCARD = """
+redis.call('XACK', KEYS[1], 'workers', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+return 1
+"""
+
+# KEYS: stream, delayed, stats.  ARGV: entry id, due (ms), member (JSON of fields).
+RETRY_LATER = """
+redis.call('XACK', KEYS[1], 'workers', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[3])
+redis.call('HINCRBY', KEYS[3], 'retried', 1)
+return 1
+"""
+
+# KEYS: stream, failed, stats.  ARGV: entry id, counter, then field/value pairs.
+DEAD_LETTER = """
+redis.call('XACK', KEYS[1], 'workers', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+return id
+"""
+
+# KEYS: delayed, stream.  ARGV: now (ms), max entries to move.
+# Moves due members (JSON objects of string fields) into the stream.
+PROMOTE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  local ok, obj = pcall(cjson.decode, member)
+  local fields = {}
+  if ok and type(obj) == 'table' then
+    for k, v in pairs(obj) do
+      fields[#fields + 1] = tostring(k)
+      fields[#fields + 1] = tostring(v)
+    end
+  else
+    fields = {'v', '?', 'payload', member}
+  end
+  redis.call('XADD', KEYS[2], '*', unpack(fields))
+  redis.call('ZREM', KEYS[1], member)
+end
+return #due
+"""
+
+# KEYS: failed, stream.  ARGV: failed entry id, then field/value pairs for the stream.
+REQUEUE_FAILED = """
+local n = redis.call('XDEL', KEYS[1], ARGV[1])
+if n == 0 then return false end
+local fields = {}
+for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+return redis.call('XADD', KEYS[2], '*', unpack(fields))
+"""
+
+
+class Scripts:
+    """The registered scripts of one client (EVALSHA, loaded on first use)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.complete: AsyncScript = redis.register_script(COMPLETE)
+        self.discard: AsyncScript = redis.register_script(DISCARD)
+        self.retry_later: AsyncScript = redis.register_script(RETRY_LATER)
+        self.dead_letter: AsyncScript = redis.register_script(DEAD_LETTER)
+        self.promote_due: AsyncScript = redis.register_script(PROMOTE_DUE)
+        self.requeue_failed: AsyncScript = redis.register_script(REQUEUE_FAILED)
+
+
+def flatten(fields: dict[str, str]) -> list[Any]:
+    """``{"a": "1", "b": "2"}`` -> ``["a", "1", "b", "2"]`` for ARGV."""
+    out: list[Any] = []
+    for key, value in fields.items():
+        out.append(key)
+        out.append(value)
+    return out

@@ -1,0 +1,86 @@
+"""Read a queue's figures from Redis: what `emailqueue stats` and the operator show."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from .keys import GROUP, QueueKeys
+
+COUNTERS = ("enqueued", "sent", "retried", "failed", "dropped_invalid", "reclaimed", "duplicates_suppressed")
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerInfo:
+    name: str
+    pending: int
+    idle_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """A snapshot of one queue.
+
+    ``waiting`` + ``in_flight`` = stream length (acked entries are deleted).
+    """
+
+    queue: str
+    waiting: int
+    in_flight: int
+    delayed: int
+    failed: int
+    counters: dict[str, int] = field(default_factory=dict)
+    consumers: list[ConsumerInfo] = field(default_factory=list)
+
+    @property
+    def backlog(self) -> int:
+        """Outstanding work: waiting + in flight (what the autoscaler counts)."""
+        return self.waiting + self.in_flight
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["backlog"] = self.backlog
+        return data
+
+
+async def read_queue_stats(redis: Redis, queue: str) -> QueueStats:
+    """One pipelined round trip; a queue that does not exist yet reads as zeros."""
+    keys = QueueKeys(queue)
+    pipe = redis.pipeline(transaction=False)
+    pipe.xlen(keys.stream)
+    pipe.zcard(keys.delayed)
+    pipe.xlen(keys.failed)
+    pipe.hgetall(keys.stats)
+    pipe.xinfo_consumers(keys.stream, GROUP)
+    results = await pipe.execute(raise_on_error=False)
+    stream_len, delayed, failed, raw_counters, consumers_raw = results
+    for value in (stream_len, delayed, failed, raw_counters):
+        if isinstance(value, Exception):
+            raise value
+    consumers: list[ConsumerInfo] = []
+    if isinstance(consumers_raw, ResponseError):
+        consumers_raw = []  # no stream or no group yet
+    elif isinstance(consumers_raw, Exception):
+        raise consumers_raw
+    for c in consumers_raw:
+        consumers.append(ConsumerInfo(name=_s(c["name"]), pending=int(c["pending"]), idle_ms=int(c["idle"])))
+    in_flight = sum(c.pending for c in consumers)
+    counters = dict.fromkeys(COUNTERS, 0)
+    for k, v in raw_counters.items():
+        counters[_s(k)] = int(v)
+    return QueueStats(
+        queue=queue,
+        waiting=max(int(stream_len) - in_flight, 0),
+        in_flight=in_flight,
+        delayed=int(delayed),
+        failed=int(failed),
+        counters=counters,
+        consumers=consumers,
+    )
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,481 @@
+"""The worker: read the stream with the consumer group, deliver, and settle each entry.
+
+Every entry read ends in exactly one of three atomic settlements (``scripts``): sent
+(XACK + XDEL + idempotency marker), retry later (moved to ``delayed``), or dead-lettered
+(moved to ``failed``).  An entry whose consumer died stays pending in the group and is
+reclaimed by XAUTOCLAIM after ``claim_idle_ms``.
+
+Lifecycle: ``run()`` starts the loops, waits for a stop request (SIGTERM/SIGINT, a
+limit, ``emailqueue stop-workers``), stops reading, lets in-flight deliveries finish
+within the grace period and returns 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import cast
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from .errors import MalformedEntry, PermanentDeliveryError, TransientDeliveryError
+from .keys import F_ATTEMPTS, F_FIRST_AT, F_MID, GROUP, QueueKeys
+from .message import Address
+from .metrics import Metrics
+from .mime import build
+from .redisconn import async_client
+from .retry import RetryPolicy, backoff_ms, should_retry
+from .scripts import Scripts, flatten
+from .sender import SmtpPool
+from .settings import Settings
+from .wire import Entry, decode, fields_to_str, message_id_of
+
+log = logging.getLogger("emailqueue.worker")
+
+READ_BLOCK_MS = 1000
+PROMOTE_EVERY_S = 0.2
+HOUSEKEEPING_EVERY_S = 1.0
+CONSUMER_GC_EVERY_S = 60.0
+CONSUMER_GC_IDLE_MS = 300_000
+
+# Removes consumers that hold nothing and have been idle for long (dead processes).
+_GC_CONSUMERS = """
+local removed = 0
+local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], 'workers')
+if not ok then return 0 end
+for _, c in ipairs(consumers) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if tonumber(info['pending']) == 0 and tonumber(info['idle']) > tonumber(ARGV[1]) and info['name'] ~= ARGV[2] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'workers', info['name'])
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+
+@dataclass(slots=True)
+class _Work:
+    entry_id: str
+    fields: dict[str, str]
+    reclaimed: bool
+    entry: Entry | None = None
+    error: str | None = None
+    duplicate: bool = False
+
+
+@dataclass(slots=True)
+class WorkerState:
+    handled: int = 0
+    held: int = 0
+    heartbeat: float = field(default_factory=time.monotonic)
+    redis_ok: bool = True
+    stop_reason: str | None = None
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # not Linux
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Worker:
+    """One worker process.  ``await Worker(settings).run()`` returns the exit code."""
+
+    def __init__(self, settings: Settings, redis: Redis | None = None) -> None:
+        self.settings = settings
+        self.keys = QueueKeys(settings.queue)
+        self.consumer = settings.consumer_name
+        self.redis = redis or async_client(settings.redis_connection_url())
+        self.scripts = Scripts(self.redis)
+        self._gc = self.redis.register_script(_GC_CONSUMERS)
+        self.policy = RetryPolicy(
+            max_retries=settings.max_retries,
+            delay_ms=settings.retry_delay_ms,
+            multiplier=settings.retry_multiplier,
+            max_delay_ms=settings.retry_max_delay_ms,
+            jitter=settings.retry_jitter,
+        )
+        self.pool = SmtpPool(settings.smtp_target(), settings.concurrency, timeout=settings.smtp_timeout_s)
+        self.default_from = Address(email=settings.from_email, name=settings.from_name) if settings.from_email else None
+        self.metrics = Metrics(settings.queue)
+        self.state = WorkerState()
+        self._stopping = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started_ms = int(time.time() * 1000)
+        self._m_sent = self.metrics.sent.labels(settings.queue)
+        self._m_retried = self.metrics.retried.labels(settings.queue)
+        self._m_inflight = self.metrics.in_flight.labels(settings.queue)
+        self._m_seconds = self.metrics.send_seconds.labels(settings.queue)
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def request_stop(self, reason: str) -> None:
+        if not self._stopping.is_set():
+            self.state.stop_reason = reason
+            log.info("stopping: %s; finishing %d in-flight deliveries", reason, self.state.held)
+            self._stopping.set()
+            self._slot_free.set()
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.keys.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, install_signal_handlers: bool = True) -> int:
+        loop = asyncio.get_running_loop()
+        if install_signal_handlers:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
+        await self._wait_for_redis()
+        health = None
+        if self.settings.metrics_port:
+            from .health import HealthServer
+
+            health = HealthServer(
+                self.settings.metrics_host, self.settings.metrics_port, self._alive, self._ready, self.metrics.render
+            )
+            port = await health.start()
+            log.info("health and metrics on http://%s:%d/metrics", self.settings.metrics_host, port)
+        target = self.pool.target
+        log.info(
+            "worker %s consuming queue %r from %s, delivering to %s, concurrency %d",
+            self.consumer,
+            self.settings.queue,
+            self.settings.redis_display(),
+            target.redacted(),
+            self.settings.concurrency,
+        )
+        loops = [
+            asyncio.create_task(self._read_loop(), name="read"),
+            asyncio.create_task(self._reclaim_loop(), name="reclaim"),
+            asyncio.create_task(self._promote_loop(), name="promote"),
+            asyncio.create_task(self._housekeeping_loop(), name="housekeeping"),
+        ]
+        try:
+            await self._stopping.wait()
+            await asyncio.wait([loops[0], loops[1]], timeout=READ_BLOCK_MS / 1000 + 2)
+            if self._tasks:
+                _, pending = await asyncio.wait(set(self._tasks), timeout=self.settings.shutdown_grace_s)
+                if pending:
+                    log.warning("grace period over: %d deliveries abandoned; they will be reclaimed", len(pending))
+                    for task in pending:
+                        task.cancel()
+                    await asyncio.wait(pending, timeout=2)
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await self.pool.close()
+            await self._forget_self()
+            if health is not None:
+                await health.close()
+            await self.redis.aclose()
+        log.info("worker %s stopped (%s) after %d messages", self.consumer, self.state.stop_reason, self.state.handled)
+        return 0
+
+    async def _wait_for_redis(self) -> None:
+        delay = 0.2
+        while not self._stopping.is_set():
+            try:
+                await self.ensure_group()
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("Redis at %s not reachable (%s); retrying", self.settings.redis_display(), exc)
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _forget_self(self) -> None:
+        """Leave the group if we hold nothing (entries we hold stay for reclaiming)."""
+        try:
+            pending = await self.redis.xpending_range(self.keys.stream, GROUP, "-", "+", 1, consumername=self.consumer)
+            if not pending:
+                await self.redis.xgroup_delconsumer(self.keys.stream, GROUP, self.consumer)
+        except (RedisError, OSError):
+            pass
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _alive(self) -> bool:
+        return time.monotonic() - self.state.heartbeat < 30
+
+    async def _ready(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self.redis.ping(), timeout=1))
+        except (RedisError, OSError, TimeoutError):
+            return False
+
+    # ---- intake ----------------------------------------------------------------------
+
+    def _free(self) -> int:
+        return self.settings.concurrency - self.state.held
+
+    async def _read_loop(self) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            free = self._free()
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            try:
+                reply = await self.redis.xreadgroup(
+                    GROUP, self.consumer, {self.keys.stream: ">"}, count=free, block=READ_BLOCK_MS
+                )
+                delay = 0.1
+                self.state.redis_ok = True
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):  # Redis lost its data (no AOF?): recreate and go on
+                    log.warning("consumer group missing; recreating it")
+                    await self.ensure_group()
+                    continue
+                raise
+            except (RedisError, OSError) as exc:
+                self.state.redis_ok = False
+                log.warning("reading from Redis failed (%s); retrying in %.1fs", exc, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            batches = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply or [])
+            for _stream, entries in batches:
+                await self._dispatch([(_s(eid), raw) for eid, raw in entries], reclaimed=False)
+
+    async def _reclaim_loop(self) -> None:
+        every = max(min(self.settings.claim_idle_ms / 4000, 30.0), 0.1)
+        while not self._stopping.is_set():
+            await self._sleep(every)
+            cursor = "0-0"
+            try:
+                while not self._stopping.is_set() and self._free() > 0:
+                    reply = await self.redis.xautoclaim(
+                        self.keys.stream, GROUP, self.consumer, self.settings.claim_idle_ms, cursor, count=self._free()
+                    )
+                    cursor, entries = _s(reply[0]), reply[1]
+                    live = [(_s(eid), raw) for eid, raw in entries if raw is not None]
+                    if live:
+                        log.info("reclaimed %d entries from dead or slow consumers", len(live))
+                        self.metrics.reclaimed.labels(self.settings.queue).inc(len(live))
+                        await self.redis.hincrby(self.keys.stats, "reclaimed", len(live))
+                        await self._dispatch(live, reclaimed=True)
+                    if cursor == "0-0":
+                        break
+            except (RedisError, OSError) as exc:
+                log.debug("reclaim pass failed: %s", exc)
+
+    async def _dispatch(self, entries: list[tuple[str, dict[bytes, bytes]]], reclaimed: bool) -> None:
+        works: list[_Work] = []
+        for entry_id, raw in entries:
+            work = _Work(entry_id, {}, reclaimed)
+            try:
+                work.fields = fields_to_str(cast(Mapping[bytes | str, bytes | str], raw))
+                work.entry = decode(work.fields, entry_id)
+            except MalformedEntry as exc:
+                work.error = str(exc)
+                if not work.fields:
+                    work.fields = {_s_lossy(k): _s_lossy(v) for k, v in raw.items()}
+            works.append(work)
+        await self._mark_duplicates(works)
+        for work in works:
+            self.state.held += 1
+            task = asyncio.create_task(self._handle(work))
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+
+    async def _mark_duplicates(self, works: list[_Work]) -> None:
+        """One pipelined EXISTS per batch: an entry whose message was already sent is skipped."""
+        ids = [w for w in works if w.entry is not None]
+        if not ids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for w in ids:
+            assert w.entry is not None
+            pipe.exists(self.keys.sent_marker(w.entry.email.id))
+        try:
+            found = await pipe.execute()
+        except (RedisError, OSError):
+            return  # settle normally; worst case a duplicate, never a loss
+        for w, exists in zip(ids, found, strict=True):
+            w.duplicate = bool(exists)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.state.held -= 1
+        self.state.handled += 1
+        self._slot_free.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task crashed: %r", task.exception())
+        if self.settings.limit and self.state.handled >= self.settings.limit:
+            self.request_stop(f"message limit {self.settings.limit} reached")
+
+    # ---- one message -----------------------------------------------------------------
+
+    async def _handle(self, work: _Work) -> None:
+        if work.entry is None:
+            await self._dead_letter(work, "invalid", work.error or "malformed entry", None, attempts=0)
+            return
+        email = work.entry.email
+        if work.duplicate:
+            log.info("message %s was already sent; dropping the redelivered entry", email.id)
+            self.metrics.duplicates.labels(self.settings.queue).inc()
+            await self._settle(
+                self.scripts.discard, [self.keys.stream, self.keys.stats], [work.entry_id, "duplicates_suppressed"]
+            )
+            return
+        attempt = work.entry.attempts + 1
+        self._m_inflight.inc()
+        started = time.perf_counter()
+        try:
+            envelope = build(email, self.default_from)
+            result = await self.pool.send(envelope)
+        except TransientDeliveryError as exc:
+            if should_retry(attempt, self.policy):
+                await self._retry_later(work, attempt, exc)
+            else:
+                await self._dead_letter(work, "exhausted", str(exc), exc.code, attempts=attempt)
+            return
+        except PermanentDeliveryError as exc:
+            await self._dead_letter(work, "permanent", str(exc), exc.code, attempts=attempt)
+            return
+        finally:
+            self._m_inflight.dec()
+            self._m_seconds.observe(time.perf_counter() - started)
+        self._m_sent.inc()
+        if result.refused:
+            log.warning("message %s sent, but some recipients were refused: %s", email.id, result.refused)
+        log.debug("sent %s to %s: %s", email.id, ", ".join(email.recipients()), result.reply)
+        await self._settle(
+            self.scripts.complete,
+            [self.keys.stream, self.keys.stats, self.keys.sent_marker(email.id)],
+            [work.entry_id, self.settings.sent_marker_ttl_s, str(int(time.time()))],
+        )
+
+    async def _retry_later(self, work: _Work, attempt: int, exc: TransientDeliveryError) -> None:
+        delay = backoff_ms(attempt, self.policy)
+        assert work.entry is not None
+        member = dict(work.fields)
+        member[F_ATTEMPTS] = str(attempt)
+        member[F_MID] = work.entry.email.id
+        member.setdefault(F_FIRST_AT, now_iso())
+        member["last_error"] = str(exc)[:1000]
+        log.info("message %s attempt %d failed (%s); retry in %d ms", work.entry.email.id, attempt, exc, delay)
+        self._m_retried.inc()
+        await self._settle(
+            self.scripts.retry_later,
+            [self.keys.stream, self.keys.delayed, self.keys.stats],
+            [work.entry_id, int(time.time() * 1000) + delay, json.dumps(member, separators=(",", ":"))],
+        )
+
+    async def _dead_letter(self, work: _Work, reason: str, error: str, code: int | None, attempts: int) -> None:
+        mid = work.entry.email.id if work.entry is not None else message_id_of(work.fields, work.entry_id)
+        record = {k: v for k, v in work.fields.items() if k not in ("last_error",)}
+        record.update(
+            {
+                F_MID: mid,
+                F_ATTEMPTS: str(attempts),
+                "reason": reason,
+                "error": error[:2000],
+                "smtp_code": "" if code is None else str(code),
+                F_FIRST_AT: work.fields.get(F_FIRST_AT, now_iso()),
+                "failed_at": now_iso(),
+                "entry_id": work.entry_id,
+            }
+        )
+        counter = "dropped_invalid" if reason == "invalid" else "failed"
+        log.warning("message %s dead-lettered (%s) after %d attempt(s): %s", mid, reason, attempts, error)
+        self.metrics.failed.labels(self.settings.queue, reason).inc()
+        await self._settle(
+            self.scripts.dead_letter,
+            [self.keys.stream, self.keys.failed, self.keys.stats],
+            [work.entry_id, counter, *flatten(record)],
+        )
+
+    async def _settle(self, script: object, keys: list[str], args: list[object]) -> None:
+        """Run a settlement script; keep trying while Redis is away (the send already happened)."""
+        delay = 0.1
+        deadline = time.monotonic() + max(self.settings.shutdown_grace_s, 5.0) * 4
+        while True:
+            try:
+                await script(keys=keys, args=args)  # type: ignore[operator]
+                return
+            except (RedisError, OSError) as exc:
+                if self._stopping.is_set() and time.monotonic() > deadline:
+                    log.error("could not record the outcome of entry %s: %s; it will be redelivered", args[0], exc)
+                    return
+                log.warning("recording an outcome failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    # ---- background duties ----------------------------------------------------------
+
+    async def _promote_loop(self) -> None:
+        keys = [self.keys.delayed, self.keys.stream]
+        while not self._stopping.is_set():
+            try:
+                await self.scripts.promote_due(keys=keys, args=[int(time.time() * 1000), 500])
+            except (RedisError, OSError):
+                pass
+            await self._sleep(PROMOTE_EVERY_S)
+
+    async def _housekeeping_loop(self) -> None:
+        last_gc = 0.0
+        started = time.monotonic()
+        q = self.settings.queue
+        while not self._stopping.is_set():
+            self.state.heartbeat = time.monotonic()
+            s = self.settings
+            if s.time_limit_s and time.monotonic() - started >= s.time_limit_s:
+                self.request_stop(f"time limit {s.time_limit_s:g}s reached")
+            if s.memory_limit_mb and rss_mb() >= s.memory_limit_mb:
+                self.request_stop(f"memory limit {s.memory_limit_mb} MB reached")
+            try:
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.xlen(self.keys.stream)
+                pipe.zcard(self.keys.delayed)
+                pipe.xlen(self.keys.failed)
+                pipe.hget(self.keys.control, "stop_at")
+                backlog, delayed, failed, stop_at = await pipe.execute()
+                self.metrics.backlog.labels(q).set(backlog)
+                self.metrics.delayed.labels(q).set(delayed)
+                self.metrics.dead_letters.labels(q).set(failed)
+                if stop_at is not None and int(stop_at) >= self._started_ms:
+                    self.request_stop("stop-workers requested")
+                if time.monotonic() - last_gc > CONSUMER_GC_EVERY_S:
+                    last_gc = time.monotonic()
+                    removed = await self._gc(keys=[self.keys.stream], args=[CONSUMER_GC_IDLE_MS, self.consumer])
+                    if removed:
+                        log.info("removed %d idle consumers that held nothing", removed)
+            except (RedisError, OSError):
+                pass
+            await self._sleep(HOUSEKEEPING_EVERY_S)
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _s_lossy(value: bytes | str) -> str:
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
