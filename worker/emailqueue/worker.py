@@ -121,6 +121,7 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._started_ms = int(time.time() * 1000)
+        self._started = time.monotonic()
         self._m_sent = self.metrics.sent.labels(settings.queue)
         self._m_retried = self.metrics.retried.labels(settings.queue)
         self._m_inflight = self.metrics.in_flight.labels(settings.queue)
@@ -147,9 +148,8 @@ class Worker:
         if install_signal_handlers:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
-        await self._wait_for_redis()
         health = None
-        if self.settings.metrics_port:
+        if self.settings.metrics_port:  # first, so probes answer while Redis is still away
             from .health import HealthServer
 
             health = HealthServer(
@@ -157,6 +157,7 @@ class Worker:
             )
             port = await health.start()
             log.info("health and metrics on http://%s:%d/metrics", self.settings.metrics_host, port)
+        await self._wait_for_redis()
         target = self.pool.target
         log.info(
             "worker %s consuming queue %r from %s, delivering to %s, concurrency %d",
@@ -197,6 +198,8 @@ class Worker:
     async def _wait_for_redis(self) -> None:
         delay = 0.2
         while not self._stopping.is_set():
+            self.state.heartbeat = time.monotonic()
+            self._check_limits()
             try:
                 await self.ensure_group()
                 return
@@ -431,6 +434,13 @@ class Worker:
 
     # ---- background duties ----------------------------------------------------------
 
+    def _check_limits(self) -> None:
+        s = self.settings
+        if s.time_limit_s and time.monotonic() - self._started >= s.time_limit_s:
+            self.request_stop(f"time limit {s.time_limit_s:g}s reached")
+        if s.memory_limit_mb and rss_mb() >= s.memory_limit_mb:
+            self.request_stop(f"memory limit {s.memory_limit_mb} MB reached")
+
     async def _promote_loop(self) -> None:
         keys = [self.keys.delayed, self.keys.stream]
         while not self._stopping.is_set():
@@ -442,15 +452,10 @@ class Worker:
 
     async def _housekeeping_loop(self) -> None:
         last_gc = 0.0
-        started = time.monotonic()
         q = self.settings.queue
         while not self._stopping.is_set():
             self.state.heartbeat = time.monotonic()
-            s = self.settings
-            if s.time_limit_s and time.monotonic() - started >= s.time_limit_s:
-                self.request_stop(f"time limit {s.time_limit_s:g}s reached")
-            if s.memory_limit_mb and rss_mb() >= s.memory_limit_mb:
-                self.request_stop(f"memory limit {s.memory_limit_mb} MB reached")
+            self._check_limits()
             try:
                 pipe = self.redis.pipeline(transaction=False)
                 pipe.xlen(self.keys.stream)
