@@ -318,3 +318,21 @@ def _stream_len(server: RedisServer) -> int:
 
 async def _until_failed(rclient: redis.Redis, n: int) -> None:
     await wait_until(lambda: rclient.xlen(K.failed) >= n, what=f"{n} dead letters")
+
+
+def test_poison_message_that_kills_its_workers_is_dead_lettered(
+    spawn_worker: Callable[..., WorkerProcess], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    sink.state.delay_s = 30.0  # every worker that takes it hangs until it is killed
+    mid = mailer.send(email(0))
+    first = spawn_worker(EMAILQUEUE_MAX_DELIVERIES="1")
+    wait_sync(lambda: _pending(rclient) == 1, what="held by the first worker")
+    first.kill()
+    second = spawn_worker(EMAILQUEUE_MAX_DELIVERIES="1")
+    wait_sync(lambda: rclient.xlen(K.failed) == 1, timeout=30, what="poison dead letter")
+    second.terminate()
+    assert second.wait() == 0
+    [(_, dead)] = rclient.xrange(K.failed)
+    assert dead["mid"] == mid and dead["reason"] == "poison"
+    assert "handed out 2 times" in dead["error"]
+    assert rclient.xlen(K.stream) == 0

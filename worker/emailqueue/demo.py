@@ -18,6 +18,7 @@ from .localserver import RedisServer, free_port
 from .message import Email
 from .producer import Mailer
 from .sink import Delivery, Sink
+from .stats import QueueStats
 
 
 def _say(text: str = "") -> None:
@@ -116,7 +117,7 @@ def run_demo(count: int = 200, keep: bool = False) -> int:
         return 0
 
 
-async def _stats(url: str) -> object:
+async def _stats(url: str) -> QueueStats:
     from .redisconn import async_client
     from .stats import read_queue_stats
 
@@ -146,19 +147,26 @@ async def _failed(url: str) -> str:
 
 
 def _watch(url: str, expected_sent: int, expected_failed: int, timeout: float) -> bool:
+    """Progress until everything is settled: a live bar on a terminal, a line a second otherwise."""
+    tty = sys.stdout.isatty()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    last_line = 0.0
+    done = False
+    while time.monotonic() < deadline and not done:
         stats = asyncio.run(_stats(url))
-        c = stats.counters  # type: ignore[attr-defined]
-        bar = int(30 * c["sent"] / max(expected_sent, 1))
-        sys.stdout.write(
-            f"\r  [{'#' * bar}{'.' * (30 - bar)}] sent {c['sent']}/{expected_sent}  waiting {stats.waiting}  "  # type: ignore[attr-defined]
-            f"in flight {stats.in_flight}  delayed {stats.delayed}  failed {stats.failed}   "  # type: ignore[attr-defined]
+        sent = stats.counters["sent"]
+        done = sent >= expected_sent and stats.failed >= expected_failed
+        bar = int(30 * sent / max(expected_sent, 1))
+        line = (
+            f"  [{'#' * bar}{'.' * (30 - bar)}] sent {sent}/{expected_sent}  waiting {stats.waiting}  "
+            f"in flight {stats.in_flight}  delayed {stats.delayed}  failed {stats.failed}"
         )
-        sys.stdout.flush()
-        if c["sent"] >= expected_sent and stats.failed >= expected_failed:  # type: ignore[attr-defined]
-            sys.stdout.write("\n")
-            return True
-        time.sleep(0.2)
-    sys.stdout.write("\n")
-    return False
+        if tty:
+            sys.stdout.write(f"\r{line}   " + ("\n" if done else ""))
+            sys.stdout.flush()
+        elif done or time.monotonic() - last_line >= 1.0:
+            last_line = time.monotonic()
+            _say(line)
+        if not done:
+            time.sleep(0.2)
+    return done

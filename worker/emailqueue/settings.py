@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         validation_alias=_env("EMAILQUEUE_CLAIM_IDLE_MS", "claim_idle_ms"),
         description="Entries held this long by a consumer are reclaimed (XAUTOCLAIM) by another.",
     )
+    max_deliveries: int = Field(
+        5,
+        ge=0,
+        validation_alias=_env("EMAILQUEUE_MAX_DELIVERIES", "max_deliveries"),
+        description="An entry reclaimed more often than this (its workers keep dying) is dead-lettered; 0 = never.",
+    )
     metrics_port: int = Field(
         8080,
         ge=0,

@@ -71,6 +71,7 @@ class _Work:
     entry: Entry | None = None
     error: str | None = None
     duplicate: bool = False
+    poison: bool = False
 
 
 @dataclass(slots=True)
@@ -283,14 +284,27 @@ class Worker:
                         log.info("reclaimed %d entries from dead or slow consumers", len(live))
                         self.metrics.reclaimed.labels(self.settings.queue).inc(len(live))
                         await self.redis.hincrby(self.keys.stats, "reclaimed", len(live))
-                        await self._dispatch(live, reclaimed=True)
+                        await self._dispatch(live, reclaimed=True, deliveries=await self._delivery_counts(live))
                     if cursor == "0-0":
                         break
             except (RedisError, OSError) as exc:
                 log.debug("reclaim pass failed: %s", exc)
 
-    async def _dispatch(self, entries: list[tuple[str, dict[bytes, bytes]]], reclaimed: bool) -> None:
+    async def _delivery_counts(self, entries: list[tuple[str, dict[bytes, bytes]]]) -> dict[str, int]:
+        """How often each reclaimed entry has been handed out (XAUTOCLAIM counts each claim)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for entry_id, _ in entries:
+            pipe.xpending_range(self.keys.stream, GROUP, min=entry_id, max=entry_id, count=1)
+        counts: dict[str, int] = {}
+        for (entry_id, _), rows in zip(entries, await pipe.execute(), strict=True):
+            counts[entry_id] = int(rows[0]["times_delivered"]) if rows else 0
+        return counts
+
+    async def _dispatch(
+        self, entries: list[tuple[str, dict[bytes, bytes]]], reclaimed: bool, deliveries: dict[str, int] | None = None
+    ) -> None:
         works: list[_Work] = []
+        limit = self.settings.max_deliveries
         for entry_id, raw in entries:
             work = _Work(entry_id, {}, reclaimed)
             try:
@@ -300,6 +314,15 @@ class Worker:
                 work.error = str(exc)
                 if not work.fields:
                     work.fields = {_s_lossy(k): _s_lossy(v) for k, v in raw.items()}
+            handed_out = (deliveries or {}).get(entry_id, 0)
+            if limit and handed_out > limit:
+                # every worker that took it died or stalled before settling it: stop the crash loop
+                work.entry = None
+                work.error = (
+                    f"poison message: handed out {handed_out} times without being settled "
+                    f"(EMAILQUEUE_MAX_DELIVERIES={limit}); the workers holding it crashed or hung"
+                )
+                work.poison = True
             works.append(work)
         await self._mark_duplicates(works)
         for work in works:
@@ -338,7 +361,8 @@ class Worker:
 
     async def _handle(self, work: _Work) -> None:
         if work.entry is None:
-            await self._dead_letter(work, "invalid", work.error or "malformed entry", None, attempts=0)
+            reason = "poison" if work.poison else "invalid"
+            await self._dead_letter(work, reason, work.error or "malformed entry", None, attempts=0)
             return
         email = work.entry.email
         if work.duplicate:
