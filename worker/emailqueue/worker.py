@@ -33,9 +33,10 @@ from .metrics import Metrics
 from .mime import build
 from .redisconn import async_client
 from .retry import RetryPolicy, backoff_ms, should_retry
-from .scripts import Scripts, flatten
+from .scripts import COMPLETE, DEAD_LETTER, DISCARD, RETRY_LATER, Scripts, flatten
 from .sender import SmtpPool
 from .settings import Settings
+from .settle import Settler
 from .wire import Entry, decode, fields_to_str, message_id_of
 
 log = logging.getLogger("emailqueue.worker")
@@ -106,6 +107,7 @@ class Worker:
         self.consumer = settings.consumer_name
         self.redis = redis or async_client(settings.redis_connection_url())
         self.scripts = Scripts(self.redis)
+        self.settler = Settler(self.redis, [COMPLETE, DISCARD, RETRY_LATER, DEAD_LETTER])
         self._gc = self.redis.register_script(_GC_CONSUMERS)
         self.policy = RetryPolicy(
             max_retries=settings.max_retries,
@@ -168,6 +170,7 @@ class Worker:
             target.redacted(),
             self.settings.concurrency,
         )
+        self.settler.start()
         loops = [
             asyncio.create_task(self._read_loop(), name="read"),
             asyncio.create_task(self._reclaim_loop(), name="reclaim"),
@@ -188,6 +191,7 @@ class Worker:
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+            await self.settler.close()
             await self.pool.close()
             await self._forget_self()
             if health is not None:
@@ -368,9 +372,7 @@ class Worker:
         if work.duplicate:
             log.info("message %s was already sent; dropping the redelivered entry", email.id)
             self.metrics.duplicates.labels(self.settings.queue).inc()
-            await self._settle(
-                self.scripts.discard, [self.keys.stream, self.keys.stats], [work.entry_id, "duplicates_suppressed"]
-            )
+            await self._settle(DISCARD, [self.keys.stream, self.keys.stats], [work.entry_id, "duplicates_suppressed"])
             return
         attempt = work.entry.attempts + 1
         self._m_inflight.inc()
@@ -395,7 +397,7 @@ class Worker:
             log.warning("message %s sent, but some recipients were refused: %s", email.id, result.refused)
         log.debug("sent %s to %s: %s", email.id, ", ".join(email.recipients()), result.reply)
         await self._settle(
-            self.scripts.complete,
+            COMPLETE,
             [self.keys.stream, self.keys.stats, self.keys.sent_marker(email.id)],
             [work.entry_id, self.settings.sent_marker_ttl_s, str(int(time.time()))],
         )
@@ -411,7 +413,7 @@ class Worker:
         log.info("message %s attempt %d failed (%s); retry in %d ms", work.entry.email.id, attempt, exc, delay)
         self._m_retried.inc()
         await self._settle(
-            self.scripts.retry_later,
+            RETRY_LATER,
             [self.keys.stream, self.keys.delayed, self.keys.stats],
             [work.entry_id, int(time.time() * 1000) + delay, json.dumps(member, separators=(",", ":"))],
         )
@@ -435,18 +437,18 @@ class Worker:
         log.warning("message %s dead-lettered (%s) after %d attempt(s): %s", mid, reason, attempts, error)
         self.metrics.failed.labels(self.settings.queue, reason).inc()
         await self._settle(
-            self.scripts.dead_letter,
+            DEAD_LETTER,
             [self.keys.stream, self.keys.failed, self.keys.stats],
             [work.entry_id, counter, *flatten(record)],
         )
 
-    async def _settle(self, script: object, keys: list[str], args: list[object]) -> None:
+    async def _settle(self, script: str, keys: list[str], args: list[object]) -> None:
         """Run a settlement script; keep trying while Redis is away (the send already happened)."""
         delay = 0.1
         deadline = time.monotonic() + max(self.settings.shutdown_grace_s, 5.0) * 4
         while True:
             try:
-                await script(keys=keys, args=args)  # type: ignore[operator]
+                await self.settler.submit(script, keys, args)
                 return
             except (RedisError, OSError) as exc:
                 if self._stopping.is_set() and time.monotonic() > deadline:
