@@ -63,7 +63,9 @@ def worker_env(redis_server: RedisServer, sink: Sink) -> dict[str, str]:
 @pytest.fixture
 def settings_for(worker_env: dict[str, str]) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        return Settings(**{**worker_env, **overrides})
+        from emailqueue.settings import env_name
+
+        return Settings(**{**worker_env, **{env_name(k): v for k, v in overrides.items()}})
 
     return make
 

@@ -10,7 +10,10 @@ import sys
 
 def test_demo_runs_end_to_end_and_cleans_up() -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "emailqueue", "demo", "--count", "30"], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "emailqueue", "demo", "--count", "30"],
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
     )
     assert r.returncode == 0, r.stdout + r.stderr

@@ -199,8 +199,10 @@ async def test_failed_retry_after_fix_delivers(
 def test_two_worker_processes_share_the_queue_without_duplicates(
     spawn_worker: Callable[..., WorkerProcess], mailer: Mailer, sink: Sink, rclient: redis.Redis
 ) -> None:
-    ids = mailer.send_many([email(i) for i in range(400)])
     workers = [spawn_worker(), spawn_worker()]
+    wait_sync(lambda: all("consuming queue" in w.log() for w in workers), what="both workers reading")
+    sink.state.delay_s = 0.005  # so that neither can drain everything before the other takes a share
+    ids = mailer.send_many([email(i) for i in range(400)])
     wait_sync(lambda: sink.count() >= 400, timeout=60, what="400 deliveries")
     for w in workers:
         w.terminate()
@@ -336,3 +338,34 @@ def test_poison_message_that_kills_its_workers_is_dead_lettered(
     assert dead["mid"] == mid and dead["reason"] == "poison"
     assert "handed out 2 times" in dead["error"]
     assert rclient.xlen(K.stream) == 0
+
+
+async def test_server_without_pipelining_gets_the_same_outcomes(
+    settings_for: Callable[..., Settings], mailer: Mailer, rclient: redis.Redis
+) -> None:
+    """Pipelined transactions are the norm; a server without PIPELINING goes through aiosmtplib."""
+    with Sink(pipelining=False) as plain:
+        ids = mailer.send_many(
+            [email(0), email(1, to="reject@example.com"), email(2, to="greylist@example.com"), email(3)]
+        )
+        async with running_worker(settings_for(mailer_dsn=plain.dsn)):
+            await wait_until(lambda: plain.count() == 3, what="3 deliveries")
+            await _until_failed(rclient, 1)
+        assert sorted(plain.delivered_ids()) == sorted([ids[0], ids[2], ids[3]])
+        [(_, dead)] = rclient.xrange(K.failed)
+        assert (dead["mid"], dead["reason"], dead["smtp_code"]) == (ids[1], "permanent", "550")
+
+
+async def test_pipelined_transaction_with_some_recipients_refused(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    mid = mailer.send(email(0, to=["ok@example.com", "reject@example.com"], cc="also@example.com"))
+    mailer.send(email(1, to=["reject1@example.com", "reject2@example.com"]))
+    mailer.send(email(2))  # the session is still usable after refusals (RSET)
+    async with running_worker(settings_for(concurrency=1)):
+        await wait_until(lambda: sink.count() == 2 and rclient.xlen(K.failed) == 1, what="outcomes")
+    first = next(d for d in sink.deliveries() if d.message_id == mid)
+    assert first.recipients == ("ok@example.com", "also@example.com")
+    [(_, dead)] = rclient.xrange(K.failed)
+    assert dead["reason"] == "permanent" and "reject1@example.com" in dead["error"]
+    assert b"\r\n..leading" not in first.data  # dot-stuffing undone by the server

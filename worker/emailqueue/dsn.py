@@ -12,7 +12,8 @@ Accepted forms (see docs/configuration.md):
 Query options: ``verify_peer=0`` (do not verify the server certificate; logged as a
 warning), ``auto_tls=false`` (never STARTTLS), ``require_tls=true`` (fail unless STARTTLS
 succeeds), ``local_domain=NAME`` (EHLO name), ``ca_file=PATH``, ``allow_plain_auth=true``
-(AUTH without TLS), ``region=...`` (ses, mailgun), ``pool_size`` is not a DSN option:
+(AUTH without TLS), ``pipelining=false`` (never pipeline, even where the server offers
+it), ``region=...`` (ses, mailgun), ``pool_size`` is not a DSN option:
 use ``EMAILQUEUE_CONCURRENCY``.
 """
 
@@ -65,6 +66,7 @@ class SmtpTarget:
     ca_file: str | None = None
     local_domain: str | None = None
     allow_plain_auth: bool = False
+    pipelining: bool = True
     null: bool = False
 
     def __repr__(self) -> str:
@@ -104,6 +106,7 @@ def parse_dsn(dsn: str) -> SmtpTarget:
         "ca_file": query.get("ca_file", [None])[-1],
         "local_domain": query.get("local_domain", [None])[-1],
         "allow_plain_auth": _flag(query, "allow_plain_auth", False),
+        "pipelining": _flag(query, "pipelining", True),
     }
     if scheme == "null":
         return SmtpTarget(host="null", port=0, tls="none", null=True)

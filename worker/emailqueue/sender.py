@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiosmtplib
+from aiosmtplib.response import SMTPResponse
 
 from .dsn import SmtpTarget
 from .errors import TransientDeliveryError
 from .mime import Envelope
+from .pipelining import PipelinedSession
 from .retry import classify
 
 log = logging.getLogger("emailqueue.sender")
@@ -33,9 +37,26 @@ class SendResult:
     refused: dict[str, str]  # recipients refused while others were accepted
 
 
+class Session(Protocol):
+    """What the pool needs of a connection: aiosmtplib's SMTP, or a PipelinedSession."""
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    async def noop(self) -> object: ...
+
+    async def sendmail(
+        self, sender: str, recipients: list[str], data: bytes
+    ) -> tuple[dict[str, SMTPResponse], str]: ...
+
+    async def quit(self) -> object: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(slots=True)
 class _Conn:
-    smtp: aiosmtplib.SMTP
+    smtp: Session
     last_used: float
 
 
@@ -46,7 +67,8 @@ class SmtpPool:
         self.target = target
         self.size = size
         self.timeout = timeout
-        self.local_hostname = target.local_domain or local_hostname
+        # resolved once: aiosmtplib would otherwise run getfqdn() in a thread per connection
+        self.local_hostname = target.local_domain or local_hostname or socket.getfqdn()
         self._idle: list[_Conn] = []
         self._slots = asyncio.Semaphore(size)
         self._tls_context: ssl.SSLContext | None = None
@@ -62,7 +84,7 @@ class SmtpPool:
             self._tls_context = ctx
         return self._tls_context
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> Session:
         t = self.target
         needs_tls = t.tls in ("implicit", "starttls", "auto")
         smtp = aiosmtplib.SMTP(
@@ -75,6 +97,8 @@ class SmtpPool:
             local_hostname=self.local_hostname,
         )
         await smtp.connect()
+        if smtp.is_ehlo_or_helo_needed:  # learn the extensions now (PIPELINING, SIZE)
+            await smtp.ehlo()
         if t.username and t.password is not None:
             encrypted = smtp.transport is not None and smtp.transport.get_extra_info("sslcontext") is not None
             if not encrypted and not t.allow_plain_auth:
@@ -84,6 +108,8 @@ class SmtpPool:
                     "clear text (add allow_plain_auth=true to MAILER_DSN to allow it)"
                 )
             await smtp.login(t.username, t.password)
+        if t.pipelining and smtp.supports_extension("pipelining"):
+            return PipelinedSession(smtp, self.timeout)
         return smtp
 
     async def _acquire(self) -> _Conn:
@@ -135,7 +161,7 @@ class SmtpPool:
                 conn.smtp.close()
 
 
-def _connection_still_good(exc: BaseException, smtp: aiosmtplib.SMTP) -> bool:
+def _connection_still_good(exc: BaseException, smtp: Session) -> bool:
     """A reply about this message (RCPT/DATA refused) leaves the session usable."""
     if not smtp.is_connected:
         return False

@@ -49,6 +49,14 @@ class _Handler:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
 
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.sink.pipelining:  # aiosmtpd reads commands in order from a buffer: pipelining is safe
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         st = self.sink.state
         local = address.split("@", 1)[0].lower()
@@ -91,9 +99,12 @@ class _Handler:
 class Sink:
     """An SMTP server on 127.0.0.1 in a background thread."""
 
-    def __init__(self, port: int = 0, *, hostname: str = "127.0.0.1", on_delivery: Any = None) -> None:
+    def __init__(
+        self, port: int = 0, *, hostname: str = "127.0.0.1", on_delivery: Any = None, pipelining: bool = True
+    ) -> None:
         from .localserver import free_port
 
+        self.pipelining = pipelining
         self.hostname = hostname
         self.port = port or free_port()
         self.state = SinkState()
