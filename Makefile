@@ -30,10 +30,48 @@ test: $(STAMP) ## run the test suite (starts real Redis/Valkey and SMTP servers 
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: $(STAMP) ## ruff, ruff format --check, mypy --strict
+lint: $(STAMP) ## ruff, mypy --strict, and the cluster lint (hack/lint-cluster.sh)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	hack/lint-cluster.sh
+
+.PHONY: lint-cluster
+lint-cluster: $(STAMP) ## hadolint, shellcheck, yamllint, helm lint, kubernetes-validate, checkov, CRD copies
+	hack/lint-cluster.sh
+
+.PHONY: soak
+soak: $(STAMP) ## the 100k-message chaos soak (kills workers, restarts Redis, breaks SMTP; counts every id)
+	$(PY) -m tests.soak --n 100000 --rate 800
+
+.PHONY: operator-run
+operator-run: $(STAMP) ## run the operator against the current kubeconfig (kind); applies the CRD first
+	kubectl apply -f manifests/crd/
+	EMAILQUEUE_OPERATOR_LOG_FORMAT=plain EMAILQUEUE_OPERATOR_LIVENESS_PORT=0 $(PY) -m emailqueue_operator
+
+.PHONY: images
+images: $(STAMP) ## build the worker and operator images (Docker; PUSH=1 pushes)
+	hack/build-images.sh
+
+.PHONY: kind-up
+kind-up: $(STAMP) ## kind cluster + KEDA + images built and loaded + the operator chart
+	hack/kind-up.sh
+
+.PHONY: e2e
+e2e: $(STAMP) ## end to end on the kind cluster: an autoscaled queue delivers a batch
+	hack/e2e.sh
+
+.PHONY: kind-down
+kind-down: ## delete the kind cluster
+	hack/kind-down.sh
+
+.PHONY: sync-crd
+sync-crd: $(STAMP) ## copy the EmailQueue CRD from its source into the chart and manifests/
+	$(PY) hack/sync-crd.py
+
+.PHONY: lock-images
+lock-images: $(STAMP) ## re-lock the images' dependencies (requirements/*.txt; needs PyPI)
+	hack/lock-images.sh
 
 .PHONY: fmt
 fmt: $(STAMP) ## format the code and apply safe lint fixes

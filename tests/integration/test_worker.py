@@ -369,3 +369,27 @@ async def test_pipelined_transaction_with_some_recipients_refused(
     [(_, dead)] = rclient.xrange(K.failed)
     assert dead["reason"] == "permanent" and "reject1@example.com" in dead["error"]
     assert b"\r\n..leading" not in first.data  # dot-stuffing undone by the server
+
+
+async def test_encrypted_payloads_are_delivered_and_unreadable_at_rest(
+    settings_for: Callable[..., Settings], redis_server: RedisServer, sink: Sink, rclient: redis.Redis
+) -> None:
+    from emailqueue.crypto import PayloadCipher, generate_key
+
+    keys = f"k1:{generate_key()}"
+    cipher = PayloadCipher.from_env({"EMAILQUEUE_PAYLOAD_KEYS": keys})
+    with Mailer.from_url(redis_server.url, QUEUE, cipher=cipher) as sealed:
+        mid = sealed.send(email(0, subject="secret subject 4711"))
+        [(_, fields)] = rclient.xrange(K.stream)
+        assert fields["enc"] == "aesgcm:k1" and fields["mid"] == mid
+        assert "4711" not in json.dumps(fields)
+        async with running_worker(settings_for(payload_keys=keys)):
+            await wait_until(lambda: sink.count() == 1, what="delivery of the sealed email")
+        assert sink.delivered_ids() == [mid] and sink.deliveries()[0].subject == "secret subject 4711"
+        # a worker without the key dead-letters under the message id, with the reason, and goes on
+        other = sealed.send(email(1))
+        async with running_worker(settings_for()):
+            await _until_failed(rclient, 1)
+        [(_, dead)] = rclient.xrange(K.failed)
+        assert dead["mid"] == other and dead["reason"] == "invalid"
+        assert "no key for it" in dead["error"]

@@ -96,6 +96,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             settings.queue,
             max_payload_bytes=settings.max_payload_bytes,
             url=settings.redis_url.get_secret_value(),
+            cipher=settings.cipher(),
         )
         print(await mailer.send(email))
         return 0

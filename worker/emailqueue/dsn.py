@@ -95,7 +95,7 @@ def parse_dsn(dsn: str) -> SmtpTarget:
         parts = urlsplit(dsn.strip())
         port_value = parts.port
     except ValueError:
-        raise ConfigError(f"MAILER_DSN is not a valid URL: {redact_url(dsn)}") from None
+        raise ConfigError(f"MAILER_DSN is not a valid URL: {_redact_dsn(dsn)}") from None
     scheme = parts.scheme.lower()
     query = parse_qs(parts.query)
     username = unquote(parts.username) if parts.username else None
@@ -112,7 +112,7 @@ def parse_dsn(dsn: str) -> SmtpTarget:
         return SmtpTarget(host="null", port=0, tls="none", null=True)
     if scheme in ("smtp", "smtps"):
         if not host:
-            raise ConfigError(f"MAILER_DSN has no host: {redact_url(dsn)}")
+            raise ConfigError(f"MAILER_DSN has no host: {_redact_dsn(dsn)}")
         port = port_value or (465 if scheme == "smtps" else 25)
         tls: TlsMode
         if scheme == "smtps" or port == 465:
@@ -156,6 +156,11 @@ def parse_dsn(dsn: str) -> SmtpTarget:
         password=password,
         **options,  # type: ignore[arg-type]
     )
+
+
+def _redact_dsn(dsn: str) -> str:
+    """Everything between ``://`` and the last ``@`` of one DSN value: unencoded passwords too."""
+    return re.sub(r"^([^:/]*://).*@", r"\1***@", dsn.strip(), flags=re.DOTALL)
 
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^@/?#\s]*)@")

@@ -69,7 +69,10 @@ class Address(BaseModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str | None) -> str | None:
-        return None if value is None else _no_crlf(value, "display name")
+        if value is None:
+            return None
+        # runs of blanks do not survive header parsing anywhere: normalise them here, once
+        return " ".join(_no_crlf(value, "display name").split()) or None
 
     @model_validator(mode="before")
     @classmethod

@@ -97,7 +97,7 @@ def _mailbox(addr: Address) -> str:
     spec = f"{local}@{domain}"
     if not addr.name:
         return spec
-    if _ATEXT_PHRASE.match(addr.name):
+    if _ATEXT_PHRASE.match(addr.name) and "  " not in addr.name:
         name = addr.name
     elif _PRINTABLE_ASCII.match(addr.name):
         escaped = addr.name.replace("\\", "\\\\").replace('"', '\\"')

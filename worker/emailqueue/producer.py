@@ -13,11 +13,12 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import redis
 import redis.asyncio as aredis
 
+from .crypto import PayloadCipher
 from .errors import InvalidEmail
 from .keys import QueueKeys, validate_queue_name
 from .message import Email
@@ -34,12 +35,12 @@ class _Prepared:
     due_ms: int | None  # None: ready now (stream); else score in the delayed set
 
 
-def _prepare(email: EmailLike, max_bytes: int) -> _Prepared:
+def _prepare(email: EmailLike, max_bytes: int, cipher: PayloadCipher | None) -> _Prepared:
     if not isinstance(email, Email):
         if not isinstance(email, Mapping):
             raise InvalidEmail("email", f"expected an Email or a mapping, got {type(email).__name__}")
         email = Email(**email)
-    fields = encode(email, max_bytes)
+    fields = encode(email, max_bytes, cipher)
     due_ms: int | None = None
     if email.send_at is not None:
         due = int(email.send_at.timestamp() * 1000)
@@ -48,8 +49,16 @@ def _prepare(email: EmailLike, max_bytes: int) -> _Prepared:
     return _Prepared(email.id, fields, due_ms)
 
 
+FROM_ENV: Final = "env"
+
+
 class _Base:
-    def __init__(self, queue: str, max_payload_bytes: int, url: str) -> None:
+    def __init__(self, queue: str, max_payload_bytes: int, url: str, cipher: PayloadCipher | str | None) -> None:
+        if isinstance(cipher, str):
+            if cipher != FROM_ENV:
+                raise ValueError(f"cipher must be a PayloadCipher, None or {FROM_ENV!r}")
+            cipher = PayloadCipher.from_env()  # EMAILQUEUE_PAYLOAD_KEYS / _KEY_ID, like the worker
+        self.cipher = cipher
         self.queue = validate_queue_name(queue)
         self.keys = QueueKeys(queue)
         self.max_payload_bytes = max_payload_bytes
@@ -72,17 +81,25 @@ class AsyncMailer(_Base):
         *,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         url: str = "redis",
+        cipher: PayloadCipher | str | None = FROM_ENV,
     ) -> None:
-        super().__init__(queue, max_payload_bytes, url)
+        super().__init__(queue, max_payload_bytes, url, cipher)
         self.redis = client
 
     @classmethod
-    def from_url(cls, url: str, queue: str = "default", *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Self:
-        return cls(async_client(url), queue, max_payload_bytes=max_payload_bytes, url=url)
+    def from_url(
+        cls,
+        url: str,
+        queue: str = "default",
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        cipher: PayloadCipher | str | None = FROM_ENV,
+    ) -> Self:
+        return cls(async_client(url), queue, max_payload_bytes=max_payload_bytes, url=url, cipher=cipher)
 
     async def send(self, email: EmailLike) -> str:
         """Enqueue one email; returns its message id."""
-        item = _prepare(email, self.max_payload_bytes)
+        item = _prepare(email, self.max_payload_bytes, self.cipher)
         with translated(self._url):
             pipe = self.redis.pipeline(transaction=False)
             self._queue_command(pipe, item)
@@ -92,7 +109,7 @@ class AsyncMailer(_Base):
 
     async def send_many(self, emails: Iterable[EmailLike], *, chunk: int = 1000) -> list[str]:
         """Validate all first (nothing is enqueued if one is invalid), then pipeline."""
-        items = [_prepare(e, self.max_payload_bytes) for e in emails]
+        items = [_prepare(e, self.max_payload_bytes, self.cipher) for e in emails]
         with translated(self._url):
             for start in range(0, len(items), chunk):
                 part = items[start : start + chunk]
@@ -125,17 +142,25 @@ class Mailer(_Base):
         *,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         url: str = "redis",
+        cipher: PayloadCipher | str | None = FROM_ENV,
     ) -> None:
-        super().__init__(queue, max_payload_bytes, url)
+        super().__init__(queue, max_payload_bytes, url, cipher)
         self.redis = client
 
     @classmethod
-    def from_url(cls, url: str, queue: str = "default", *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Self:
-        return cls(sync_client(url), queue, max_payload_bytes=max_payload_bytes, url=url)
+    def from_url(
+        cls,
+        url: str,
+        queue: str = "default",
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        cipher: PayloadCipher | str | None = FROM_ENV,
+    ) -> Self:
+        return cls(sync_client(url), queue, max_payload_bytes=max_payload_bytes, url=url, cipher=cipher)
 
     def send(self, email: EmailLike) -> str:
         """Enqueue one email; returns its message id."""
-        item = _prepare(email, self.max_payload_bytes)
+        item = _prepare(email, self.max_payload_bytes, self.cipher)
         with translated(self._url):
             pipe = self.redis.pipeline(transaction=False)
             self._queue_command(pipe, item)
@@ -145,7 +170,7 @@ class Mailer(_Base):
 
     def send_many(self, emails: Iterable[EmailLike], *, chunk: int = 1000) -> list[str]:
         """Validate all first (nothing is enqueued if one is invalid), then pipeline."""
-        items = [_prepare(e, self.max_payload_bytes) for e in emails]
+        items = [_prepare(e, self.max_payload_bytes, self.cipher) for e in emails]
         with translated(self._url):
             for start in range(0, len(items), chunk):
                 part = items[start : start + chunk]

@@ -3,6 +3,11 @@
 Each script runs atomically in Redis, so a message is always in exactly one place:
 the stream, the delayed set, the failed stream, or gone (sent). All keys passed to a
 script share the queue's hash tag.
+
+The settlement scripts are idempotent: when a reply is lost (the connection broke after
+Redis ran the script) the worker runs the script again, and the second run finds the entry
+already acknowledged and deleted and changes nothing (no second dead letter, no second
+retry, no double count).
 """
 
 from __future__ import annotations
@@ -14,26 +19,27 @@ from redis.commands.core import AsyncScript
 
 # KEYS: stream, stats, sent-marker.  ARGV: entry id, marker ttl (s), marker value.
 COMPLETE = """
-redis.call('XACK', KEYS[1], 'workers', ARGV[1])
+local acked = redis.call('XACK', KEYS[1], 'workers', ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[3], 'EX', tonumber(ARGV[2]))
-redis.call('HINCRBY', KEYS[2], 'sent', 1)
-return 1
+if acked == 1 then redis.call('HINCRBY', KEYS[2], 'sent', 1) end
+return acked
 """
 
 # KEYS: stream, stats.  ARGV: entry id, counter to increment.
 # Drops an entry without sending (duplicate already delivered).
 DISCARD = """
-redis.call('XACK', KEYS[1], 'workers', ARGV[1])
+local acked = redis.call('XACK', KEYS[1], 'workers', ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
-redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-return 1
+if acked == 1 then redis.call('HINCRBY', KEYS[2], ARGV[2], 1) end
+return acked
 """
 
 # KEYS: stream, delayed, stats.  ARGV: entry id, due (ms), member (JSON of fields).
 RETRY_LATER = """
-redis.call('XACK', KEYS[1], 'workers', ARGV[1])
-redis.call('XDEL', KEYS[1], ARGV[1])
+local acked = redis.call('XACK', KEYS[1], 'workers', ARGV[1])
+local deleted = redis.call('XDEL', KEYS[1], ARGV[1])
+if acked == 0 and deleted == 0 then return 0 end
 redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[3])
 redis.call('HINCRBY', KEYS[3], 'retried', 1)
 return 1
@@ -41,8 +47,9 @@ return 1
 
 # KEYS: stream, failed, stats.  ARGV: entry id, counter, then field/value pairs.
 DEAD_LETTER = """
-redis.call('XACK', KEYS[1], 'workers', ARGV[1])
-redis.call('XDEL', KEYS[1], ARGV[1])
+local acked = redis.call('XACK', KEYS[1], 'workers', ARGV[1])
+local deleted = redis.call('XDEL', KEYS[1], ARGV[1])
+if acked == 0 and deleted == 0 then return 0 end
 local fields = {}
 for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', KEYS[2], '*', unpack(fields))

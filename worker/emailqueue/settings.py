@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .crypto import ENV_KEY_ID, ENV_KEYS, PayloadCipher
 from .dsn import SmtpTarget, parse_dsn, redact_url
 from .keys import validate_queue_name
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES
@@ -107,6 +108,16 @@ class Settings(BaseSettings):
         validation_alias=_env("EMAILQUEUE_CLAIM_IDLE_MS", "claim_idle_ms"),
         description="Entries held this long by a consumer are reclaimed (XAUTOCLAIM) by another.",
     )
+    payload_keys: SecretStr | None = Field(
+        None,
+        validation_alias=_env("EMAILQUEUE_PAYLOAD_KEYS", "payload_keys"),
+        description="Payload encryption keys, 'id:BASE64KEY,...' (AES-GCM); unset = payloads in the clear.",
+    )
+    payload_key_id: str | None = Field(
+        None,
+        validation_alias=_env("EMAILQUEUE_PAYLOAD_KEY_ID", "payload_key_id"),
+        description="The key id new payloads are sealed with (may be left out when there is one key).",
+    )
     max_deliveries: int = Field(
         5,
         ge=0,
@@ -198,12 +209,18 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_urls(self) -> Settings:
         parse_dsn(self.mailer_dsn.get_secret_value())  # raises ConfigError naming MAILER_DSN
+        self.cipher()  # raises ConfigError naming EMAILQUEUE_PAYLOAD_KEYS
         url = self.redis_url.get_secret_value()
         if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
             from .errors import ConfigError
 
             raise ConfigError(f"EMAILQUEUE_REDIS_URL must start with redis://, rediss:// or unix://: {redact_url(url)}")
         return self
+
+    def cipher(self) -> PayloadCipher | None:
+        """The payload cipher, or ``None`` when encryption is off."""
+        keys = self.payload_keys.get_secret_value() if self.payload_keys is not None else ""
+        return PayloadCipher.from_env({ENV_KEYS: keys, ENV_KEY_ID: self.payload_key_id or ""})
 
     def smtp_target(self) -> SmtpTarget:
         return parse_dsn(self.mailer_dsn.get_secret_value())
@@ -235,6 +252,9 @@ class Settings(BaseSettings):
             out.append(parts.password)
         if self.redis_password is not None:
             out.append(self.redis_password.get_secret_value())
+        if self.payload_keys is not None:
+            for item in self.payload_keys.get_secret_value().replace("\n", ",").split(","):
+                out.append(item.partition(":")[2].strip())
         return [s for s in out if len(s) >= 4]
 
 

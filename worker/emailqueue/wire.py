@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from .crypto import PayloadCipher
 from .errors import InvalidEmail, MalformedEntry
 from .keys import F_ATTEMPTS, F_ENC, F_MID, F_PAYLOAD, F_VERSION, WIRE_VERSION
 from .message import Email, invalid_from_validation_error
@@ -22,8 +23,15 @@ from .message import Email, invalid_from_validation_error
 DEFAULT_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 
 
-def encode(email: Email, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> dict[str, str]:
-    """The stream fields for ``email``; raises ``InvalidEmail`` over the size cap."""
+def encode(
+    email: Email, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, cipher: PayloadCipher | None = None
+) -> dict[str, str]:
+    """The stream fields for ``email``; raises ``InvalidEmail`` over the size cap.
+
+    With a ``cipher`` the payload is sealed (``enc`` names scheme and key id) and the
+    message id travels in the clear as ``mid``, so an entry that cannot be opened is still
+    dead-lettered under its own id.
+    """
     payload = email.model_dump_json(by_alias=True, exclude_none=True)
     size = len(payload)  # ASCII-only JSON? cheap lower bound first, exact count if close
     if size * 4 > max_bytes:
@@ -34,6 +42,9 @@ def encode(email: Email, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> dict[str
                 field,
                 f"encoded email is {size} bytes, over the size cap of {max_bytes} bytes (EMAILQUEUE_MAX_PAYLOAD_BYTES)",
             )
+    if cipher is not None:
+        enc, sealed = cipher.encrypt(payload)
+        return {F_VERSION: WIRE_VERSION, F_PAYLOAD: sealed, F_ENC: enc, F_MID: email.id}
     return {F_VERSION: WIRE_VERSION, F_PAYLOAD: payload}
 
 
@@ -86,7 +97,7 @@ def attempts_of(fields: Mapping[str, str]) -> int:
         return 0
 
 
-def decode(fields: Mapping[str, str], entry_id: str = "") -> Entry:
+def decode(fields: Mapping[str, str], entry_id: str = "", cipher: PayloadCipher | None = None) -> Entry:
     """Decode an entry; raises ``MalformedEntry`` saying what is wrong with it."""
     version = fields.get(F_VERSION)
     if version is None:
@@ -94,11 +105,15 @@ def decode(fields: Mapping[str, str], entry_id: str = "") -> Entry:
     if version != WIRE_VERSION:
         raise MalformedEntry(f"unknown wire format version {version!r} (this worker reads '1')")
     enc = fields.get(F_ENC)
-    if enc:
-        raise MalformedEntry(f"payload is encrypted with {enc!r} and this worker has no key for it")
     payload = fields.get(F_PAYLOAD)
     if payload is None:
         raise MalformedEntry("missing field 'payload'")
+    if enc:
+        if cipher is None:
+            raise MalformedEntry(
+                f"payload is encrypted with {enc!r} and this worker has no key for it (EMAILQUEUE_PAYLOAD_KEYS)"
+            )
+        payload = cipher.decrypt(enc, payload)
     try:
         data = json.loads(payload)
     except ValueError as exc:

@@ -118,6 +118,7 @@ class Worker:
         )
         self.pool = SmtpPool(settings.smtp_target(), settings.concurrency, timeout=settings.smtp_timeout_s)
         self.default_from = Address(email=settings.from_email, name=settings.from_name) if settings.from_email else None
+        self.cipher = settings.cipher()
         self.metrics = Metrics(settings.queue)
         self.state = WorkerState()
         self._stopping = asyncio.Event()
@@ -313,7 +314,7 @@ class Worker:
             work = _Work(entry_id, {}, reclaimed)
             try:
                 work.fields = fields_to_str(cast(Mapping[bytes | str, bytes | str], raw))
-                work.entry = decode(work.fields, entry_id)
+                work.entry = decode(work.fields, entry_id, self.cipher)
             except MalformedEntry as exc:
                 work.error = str(exc)
                 if not work.fields:

@@ -1,0 +1,3 @@
+from emailqueue_operator.main import run
+
+run()
