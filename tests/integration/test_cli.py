@@ -232,3 +232,26 @@ def _xlen(server: RedisServer, key: str) -> int:
         return int(c.xlen(key))
     finally:
         c.close()
+
+
+def test_pause_and_resume(
+    spawn_worker: Callable[..., WorkerProcess], redis_server: RedisServer, mailer: Mailer, sink: Sink
+) -> None:
+    base = ["--redis-url", redis_server.url, "--queue", QUEUE]
+    w = spawn_worker()
+    mailer.send({"to": "first@example.com", "text": "x"})
+    wait_sync(lambda: sink.count() == 1, what="delivery before the pause")
+    assert cli("pause", *base).returncode == 0
+    wait_sync(lambda: "paused: not taking new messages" in w.log(), what="the worker to see the pause")
+    mailer.send_many([{"to": f"u{i}@example.com", "text": "x"} for i in range(5)])
+    import time
+
+    time.sleep(1.5)
+    assert sink.count() == 1  # nothing delivered while paused
+    stats = json.loads(cli("stats", *base, "--json").stdout)
+    assert stats["paused"] is True and stats["backlog"] == 5  # waiting, or read just as the pause began
+    assert "PAUSED" in cli("stats", *base).stdout
+    assert cli("resume", *base).returncode == 0
+    wait_sync(lambda: sink.count() == 6, what="delivery after resume")
+    w.terminate()
+    assert w.wait() == 0

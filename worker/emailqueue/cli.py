@@ -135,7 +135,8 @@ def format_stats(stats: Any) -> str:
         ("delayed", stats.delayed),
         ("failed", stats.failed),
     ]
-    lines = [f"queue {stats.queue}", *[f"  {name:<22}{value:>10}" for name, value in rows], "counters"]
+    title = f"queue {stats.queue}" + ("  (PAUSED: emailqueue resume)" if stats.paused else "")
+    lines = [title, *[f"  {name:<22}{value:>10}" for name, value in rows], "counters"]
     lines += [f"  {name:<22}{value:>10}" for name, value in stats.counters.items()]
     lines.append(f"consumers ({len(stats.consumers)})")
     lines += [f"  {c.name:<40} pending {c.pending:<6} idle {c.idle_ms / 1000:.1f}s" for c in stats.consumers]
@@ -196,6 +197,24 @@ def cmd_stop_workers(args: argparse.Namespace) -> int:
         return 0
 
     return _run(_with_redis(settings, stop))
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    from .keys import QueueKeys
+
+    settings = _settings(args)
+
+    async def flip(client: Any) -> int:
+        control = QueueKeys(settings.queue).control
+        if args.command == "pause":
+            await client.hset(control, "paused", "1")
+            print(f"queue {settings.queue!r} paused: workers finish what they hold and take nothing new")
+        else:
+            await client.hdel(control, "paused")
+            print(f"queue {settings.queue!r} resumed")
+        return 0
+
+    return _run(_with_redis(settings, flip))
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
@@ -289,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("stop-workers", parents=[common], help="every worker finishes what it holds and exits")
     sw.set_defaults(func=cmd_stop_workers)
+
+    for name, text in (
+        ("pause", "stop delivering (workers keep running; mail keeps queueing)"),
+        ("resume", "deliver again after pause"),
+    ):
+        pr = sub.add_parser(name, parents=[common], help=text)
+        pr.set_defaults(func=cmd_pause)
 
     sk = sub.add_parser("sink", help="run a local SMTP sink that prints what it accepts")
     sk.add_argument("--host", default="127.0.0.1")

@@ -34,6 +34,7 @@ class QueueStats:
     failed: int
     counters: dict[str, int] = field(default_factory=dict)
     consumers: list[ConsumerInfo] = field(default_factory=list)
+    paused: bool = False
 
     @property
     def backlog(self) -> int:
@@ -55,8 +56,9 @@ async def read_queue_stats(redis: Redis, queue: str) -> QueueStats:
     pipe.xlen(keys.failed)
     pipe.hgetall(keys.stats)
     pipe.xinfo_consumers(keys.stream, GROUP)
+    pipe.hexists(keys.control, "paused")
     results = await pipe.execute(raise_on_error=False)
-    stream_len, delayed, failed, raw_counters, consumers_raw = results
+    stream_len, delayed, failed, raw_counters, consumers_raw, paused = results
     for value in (stream_len, delayed, failed, raw_counters):
         if isinstance(value, Exception):
             raise value
@@ -79,6 +81,7 @@ async def read_queue_stats(redis: Redis, queue: str) -> QueueStats:
         failed=int(failed),
         counters=counters,
         consumers=consumers,
+        paused=bool(paused) if not isinstance(paused, Exception) else False,
     )
 
 

@@ -81,6 +81,7 @@ class WorkerState:
     held: int = 0
     heartbeat: float = field(default_factory=time.monotonic)
     redis_ok: bool = True
+    paused: bool = False
     stop_reason: str | None = None
 
 
@@ -124,6 +125,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._held_while_paused: list[tuple[str, dict[bytes, bytes]]] = []
         self._started_ms = int(time.time() * 1000)
         self._started = time.monotonic()
         self._m_sent = self.metrics.sent.labels(settings.queue)
@@ -247,6 +249,13 @@ class Worker:
         delay = 0.1
         while not self._stopping.is_set():
             free = self._free()
+            if self.state.paused:
+                await self._sleep(0.2)
+                continue
+            if self._held_while_paused:  # read just as the pause began: deliver them now
+                held, self._held_while_paused = self._held_while_paused, []
+                await self._dispatch(held, reclaimed=False)
+                continue
             if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
@@ -271,7 +280,11 @@ class Worker:
                 continue
             batches = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply or [])
             for _stream, entries in batches:
-                await self._dispatch([(_s(eid), raw) for eid, raw in entries], reclaimed=False)
+                got = [(_s(eid), raw) for eid, raw in entries]
+                if self.state.paused:  # the pause began during the blocking read: hold them
+                    self._held_while_paused.extend(got)
+                else:
+                    await self._dispatch(got, reclaimed=False)
 
     async def _reclaim_loop(self) -> None:
         every = max(min(self.settings.claim_idle_ms / 4000, 30.0), 0.1)
@@ -279,7 +292,7 @@ class Worker:
             await self._sleep(every)
             cursor = "0-0"
             try:
-                while not self._stopping.is_set() and self._free() > 0:
+                while not self._stopping.is_set() and self._free() > 0 and not self.state.paused:
                     reply = await self.redis.xautoclaim(
                         self.keys.stream, GROUP, self.consumer, self.settings.claim_idle_ms, cursor, count=self._free()
                     )
@@ -488,8 +501,11 @@ class Worker:
                 pipe.xlen(self.keys.stream)
                 pipe.zcard(self.keys.delayed)
                 pipe.xlen(self.keys.failed)
-                pipe.hget(self.keys.control, "stop_at")
-                backlog, delayed, failed, stop_at = await pipe.execute()
+                pipe.hmget(self.keys.control, ["stop_at", "paused"])
+                backlog, delayed, failed, (stop_at, paused) = await pipe.execute()
+                if bool(paused) != self.state.paused:
+                    self.state.paused = bool(paused)
+                    log.info("queue %r %s", q, "paused: not taking new messages" if paused else "resumed")
                 self.metrics.backlog.labels(q).set(backlog)
                 self.metrics.delayed.labels(q).set(delayed)
                 self.metrics.dead_letters.labels(q).set(failed)
