@@ -103,3 +103,29 @@ def test_redis_full_refuses_loudly_and_evicts_nothing() -> None:
         client = redis.Redis.from_url(server.url)
         assert client.xlen(K.stream) == sent  # every accepted email is still there
         client.close()
+
+
+def test_idempotent_enqueue_returns_the_first_id(mailer: Mailer, rclient: redis.Redis) -> None:
+    first = mailer.send(email(1, idempotency_key="order-1042-confirmation"))
+    again = mailer.send(email(2, idempotency_key="order-1042-confirmation"))
+    other = mailer.send(email(3, idempotency_key="order-1043-confirmation"))
+    plain = mailer.send(email(4))
+    assert again == first and other != first
+    assert rclient.xlen(K.stream) == 3
+    ids = mailer.send_many([email(5, idempotency_key="order-1043-confirmation"), email(6), email(7)])
+    assert ids[0] == other and len(set(ids)) == 3 and plain not in ids
+    assert rclient.xlen(K.stream) == 5
+    assert rclient.hget(K.stats, "enqueued") == "5"
+    assert rclient.hget(K.stats, "deduplicated") == "2"
+    assert 0 < rclient.ttl(K.idempotency("order-1042-confirmation")) <= 86_400
+
+
+async def test_idempotency_window_is_configurable_and_expires(redis_server: RedisServer) -> None:
+    import asyncio
+
+    m = AsyncMailer.from_url(redis_server.url, QUEUE, idempotency_window_s=1)
+    a = await m.send(email(1, idempotency_key="k"))
+    assert await m.send(email(2, idempotency_key="k")) == a
+    await asyncio.sleep(1.2)
+    assert await m.send(email(3, idempotency_key="k")) != a  # window over: a new message
+    await m.close()

@@ -72,6 +72,10 @@ class QueueKeys:
         """Hash of control flags (``stop_at``: workers started before it exit)."""
         return f"{self.base}:control"
 
+    def idempotency(self, key: str) -> str:
+        """First message id enqueued under an application's ``idempotency_key``."""
+        return f"{self.base}:idem:{key}"
+
     def sent_marker(self, message_id: str) -> str:
         """Idempotency marker set when a message was delivered."""
         return f"{self.base}:sent:{message_id}"

@@ -2,7 +2,9 @@
 
 ``send`` validates, encodes and returns after one round trip to Redis (XADD and the
 ``enqueued`` counter, pipelined).  An email with ``send_at`` in the future goes to the
-``delayed`` set instead and is promoted when due.  Failures raise: ``InvalidEmail`` for
+``delayed`` set instead and is promoted when due.  An email with an ``idempotency_key``
+is enqueued once per key within ``idempotency_window_s`` (default 24 h): a repeat returns
+the first message's id and enqueues nothing.  Failures raise: ``InvalidEmail`` for
 the email, ``QueueUnavailable`` / ``QueueFull`` for Redis.  Nothing is silently dropped.
 """
 
@@ -23,9 +25,34 @@ from .errors import InvalidEmail
 from .keys import QueueKeys, validate_queue_name
 from .message import Email
 from .redisconn import async_client, sync_client, translated
+from .scripts import flatten
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES, encode
 
 EmailLike = Email | Mapping[str, Any]
+
+
+DEFAULT_IDEMPOTENCY_WINDOW_S = 86_400
+
+# KEYS: target (stream or delayed), stats, idempotency key.
+# ARGV: message id, window (s), due ms ('' = stream), delayed member, then stream fields.
+# Returns the id of the message enqueued under this key first (this one, or an earlier one).
+ENQUEUE_ONCE = """
+local first = redis.call('GET', KEYS[3])
+if first then
+  redis.call('HINCRBY', KEYS[2], 'deduplicated', 1)
+  return first
+end
+redis.call('SET', KEYS[3], ARGV[1], 'EX', tonumber(ARGV[2]))
+if ARGV[3] == '' then
+  local fields = {}
+  for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+  redis.call('XADD', KEYS[1], '*', unpack(fields))
+else
+  redis.call('ZADD', KEYS[1], tonumber(ARGV[3]), ARGV[4])
+end
+redis.call('HINCRBY', KEYS[2], 'enqueued', 1)
+return ARGV[1]
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +60,7 @@ class _Prepared:
     message_id: str
     fields: dict[str, str]
     due_ms: int | None  # None: ready now (stream); else score in the delayed set
+    idempotency_key: str | None
 
 
 def _prepare(email: EmailLike, max_bytes: int, cipher: PayloadCipher | None) -> _Prepared:
@@ -46,14 +74,16 @@ def _prepare(email: EmailLike, max_bytes: int, cipher: PayloadCipher | None) -> 
         due = int(email.send_at.timestamp() * 1000)
         if due > time.time() * 1000:
             due_ms = due
-    return _Prepared(email.id, fields, due_ms)
+    return _Prepared(email.id, fields, due_ms, email.idempotency_key)
 
 
 FROM_ENV: Final = "env"
 
 
 class _Base:
-    def __init__(self, queue: str, max_payload_bytes: int, url: str, cipher: PayloadCipher | str | None) -> None:
+    def __init__(
+        self, queue: str, max_payload_bytes: int, url: str, cipher: PayloadCipher | str | None, window_s: int
+    ) -> None:
         if isinstance(cipher, str):
             if cipher != FROM_ENV:
                 raise ValueError(f"cipher must be a PayloadCipher, None or {FROM_ENV!r}")
@@ -62,13 +92,47 @@ class _Base:
         self.queue = validate_queue_name(queue)
         self.keys = QueueKeys(queue)
         self.max_payload_bytes = max_payload_bytes
+        self.idempotency_window_s = window_s
         self._url = url
 
-    def _queue_command(self, pipe: Any, item: _Prepared) -> None:
-        if item.due_ms is None:
-            pipe.xadd(self.keys.stream, item.fields)
-        else:
-            pipe.zadd(self.keys.delayed, {json.dumps(item.fields, separators=(",", ":")): item.due_ms})
+    def _queue_commands(self, pipe: Any, items: list[_Prepared]) -> None:
+        """Queue the commands for ``items`` on ``pipe``: one reply per item, then the counter."""
+        plain = 0
+        for item in items:
+            member = json.dumps(item.fields, separators=(",", ":")) if item.due_ms is not None else ""
+            if item.idempotency_key is not None:
+                target = self.keys.stream if item.due_ms is None else self.keys.delayed
+                pipe.eval(
+                    ENQUEUE_ONCE,
+                    3,
+                    target,
+                    self.keys.stats,
+                    self.keys.idempotency(item.idempotency_key),
+                    item.message_id,
+                    self.idempotency_window_s,
+                    "" if item.due_ms is None else item.due_ms,
+                    member,
+                    *flatten(item.fields),
+                )
+            elif item.due_ms is None:
+                pipe.xadd(self.keys.stream, item.fields)
+                plain += 1
+            else:
+                pipe.zadd(self.keys.delayed, {member: item.due_ms})
+                plain += 1
+        if plain:
+            pipe.hincrby(self.keys.stats, "enqueued", plain)
+
+    @staticmethod
+    def _ids(items: list[_Prepared], replies: list[Any]) -> list[str]:
+        """The id each item is known by: its own, or the first one enqueued under its key."""
+        out = []
+        for item, reply in zip(items, replies, strict=False):
+            if item.idempotency_key is not None and reply is not None:
+                out.append(reply.decode() if isinstance(reply, bytes) else str(reply))
+            else:
+                out.append(item.message_id)
+        return out
 
 
 class AsyncMailer(_Base):
@@ -82,8 +146,9 @@ class AsyncMailer(_Base):
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         url: str = "redis",
         cipher: PayloadCipher | str | None = FROM_ENV,
+        idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
     ) -> None:
-        super().__init__(queue, max_payload_bytes, url, cipher)
+        super().__init__(queue, max_payload_bytes, url, cipher, idempotency_window_s)
         self.redis = client
 
     @classmethod
@@ -94,31 +159,37 @@ class AsyncMailer(_Base):
         *,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         cipher: PayloadCipher | str | None = FROM_ENV,
+        idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
     ) -> Self:
-        return cls(async_client(url), queue, max_payload_bytes=max_payload_bytes, url=url, cipher=cipher)
+        return cls(
+            async_client(url),
+            queue,
+            max_payload_bytes=max_payload_bytes,
+            url=url,
+            cipher=cipher,
+            idempotency_window_s=idempotency_window_s,
+        )
 
     async def send(self, email: EmailLike) -> str:
         """Enqueue one email; returns its message id."""
         item = _prepare(email, self.max_payload_bytes, self.cipher)
         with translated(self._url):
             pipe = self.redis.pipeline(transaction=False)
-            self._queue_command(pipe, item)
-            pipe.hincrby(self.keys.stats, "enqueued", 1)
-            await pipe.execute()
-        return item.message_id
+            self._queue_commands(pipe, [item])
+            replies = await pipe.execute()
+        return self._ids([item], replies)[0]
 
     async def send_many(self, emails: Iterable[EmailLike], *, chunk: int = 1000) -> list[str]:
         """Validate all first (nothing is enqueued if one is invalid), then pipeline."""
         items = [_prepare(e, self.max_payload_bytes, self.cipher) for e in emails]
+        ids: list[str] = []
         with translated(self._url):
             for start in range(0, len(items), chunk):
                 part = items[start : start + chunk]
                 pipe = self.redis.pipeline(transaction=False)
-                for item in part:
-                    self._queue_command(pipe, item)
-                pipe.hincrby(self.keys.stats, "enqueued", len(part))
-                await pipe.execute()
-        return [item.message_id for item in items]
+                self._queue_commands(pipe, part)
+                ids += self._ids(part, await pipe.execute())
+        return ids
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -143,8 +214,9 @@ class Mailer(_Base):
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         url: str = "redis",
         cipher: PayloadCipher | str | None = FROM_ENV,
+        idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
     ) -> None:
-        super().__init__(queue, max_payload_bytes, url, cipher)
+        super().__init__(queue, max_payload_bytes, url, cipher, idempotency_window_s)
         self.redis = client
 
     @classmethod
@@ -155,31 +227,37 @@ class Mailer(_Base):
         *,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         cipher: PayloadCipher | str | None = FROM_ENV,
+        idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
     ) -> Self:
-        return cls(sync_client(url), queue, max_payload_bytes=max_payload_bytes, url=url, cipher=cipher)
+        return cls(
+            sync_client(url),
+            queue,
+            max_payload_bytes=max_payload_bytes,
+            url=url,
+            cipher=cipher,
+            idempotency_window_s=idempotency_window_s,
+        )
 
     def send(self, email: EmailLike) -> str:
         """Enqueue one email; returns its message id."""
         item = _prepare(email, self.max_payload_bytes, self.cipher)
         with translated(self._url):
             pipe = self.redis.pipeline(transaction=False)
-            self._queue_command(pipe, item)
-            pipe.hincrby(self.keys.stats, "enqueued", 1)
-            pipe.execute()
-        return item.message_id
+            self._queue_commands(pipe, [item])
+            replies = pipe.execute()
+        return self._ids([item], replies)[0]
 
     def send_many(self, emails: Iterable[EmailLike], *, chunk: int = 1000) -> list[str]:
         """Validate all first (nothing is enqueued if one is invalid), then pipeline."""
         items = [_prepare(e, self.max_payload_bytes, self.cipher) for e in emails]
+        ids: list[str] = []
         with translated(self._url):
             for start in range(0, len(items), chunk):
                 part = items[start : start + chunk]
                 pipe = self.redis.pipeline(transaction=False)
-                for item in part:
-                    self._queue_command(pipe, item)
-                pipe.hincrby(self.keys.stats, "enqueued", len(part))
-                pipe.execute()
-        return [item.message_id for item in items]
+                self._queue_commands(pipe, part)
+                ids += self._ids(part, pipe.execute())
+        return ids
 
     def close(self) -> None:
         self.redis.close()
