@@ -393,3 +393,35 @@ async def test_encrypted_payloads_are_delivered_and_unreadable_at_rest(
         [(_, dead)] = rclient.xrange(K.failed)
         assert dead["mid"] == other and dead["reason"] == "invalid"
         assert "no key for it" in dead["error"]
+
+
+async def test_hard_bounces_are_suppressed_and_not_sent_again(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis, redis_server: RedisServer
+) -> None:
+    from tests.integration.test_cli import cli
+
+    base = ["--redis-url", redis_server.url, "--queue", QUEUE]
+    first = mailer.send(email(0, to="reject-me@example.com"))
+    async with running_worker(settings_for()):
+        await _until_failed(rclient, 1)
+        # the address is now suppressed: later mail to it is not sent; to the rest it is
+        only = mailer.send(email(1, to="reject-me@example.com"))
+        mixed = mailer.send(email(2, to=["reject-me@example.com", "fine@example.com"]))
+        await wait_until(lambda: sink.count() == 1 and rclient.xlen(K.failed) == 2, what="suppressed outcomes")
+    assert sink.state.rcpt_attempts == 2  # one refused RCPT, then only fine@example.com was tried
+    [d] = sink.deliveries()
+    assert d.message_id == mixed and d.recipients == ("fine@example.com",)
+    dead = {f["mid"]: f for _, f in rclient.xrange(K.failed)}
+    assert dead[first]["reason"] == "permanent" and dead[only]["reason"] == "suppressed"
+    assert "suppression list" in dead[only]["error"]
+    assert rclient.hget(K.stats, "suppressed") == "1"
+    listed = json.loads(cli("suppression", "list", *base, "--json").stdout)
+    assert listed["reject-me@example.com"]["code"] == 550
+    assert listed["reject-me@example.com"]["message_id"] == first
+    # removing the suppression lets a retry of the dead letter through to the server again
+    assert cli("suppression", "remove", *base, "reject-me@example.com").returncode == 0
+    assert rclient.hlen(K.suppressed) == 0
+    r = cli("suppression", "remove", *base, "nobody@example.com")
+    assert r.returncode == 1 and "not on the suppression list" in r.stderr
+    assert cli("suppression", "add", *base, "manual@example.com").returncode == 0
+    assert "manual@example.com" in cli("suppression", "list", *base).stdout

@@ -217,6 +217,51 @@ def cmd_pause(args: argparse.Namespace) -> int:
     return _run(_with_redis(settings, flip))
 
 
+def cmd_suppression(args: argparse.Namespace) -> int:
+    from .message import Address
+    from .suppression import SuppressionList
+
+    settings = _settings(args)
+    addresses = [Address(email=a).email for a in args.addresses]  # InvalidEmail names a bad one
+
+    async def act(client: Any) -> int:
+        sl = SuppressionList(client, settings.queue)
+        if args.action == "list":
+            entries = await sl.all()
+            if args.json:
+                print(json.dumps(entries, indent=2))
+            elif not entries:
+                print("suppression list is empty")
+            else:
+                for address, rec in entries.items():
+                    print(
+                        f"{address}  {rec.get('reason', '')} {rec.get('code') or ''}  at {rec.get('at', '')}  "
+                        f"message {rec.get('message_id') or '-'}"
+                    )
+            return 0
+        if args.action == "add":
+            if not addresses:
+                raise EmailQueueError("suppression add: give one or more addresses")
+            await sl.add(addresses)
+            print(f"{len(addresses)} address(es) suppressed")
+            return 0
+        if args.all:
+            print(f"{await sl.clear()} address(es) removed from the suppression list")
+            return 0
+        if not addresses:
+            raise EmailQueueError("suppression remove: give one or more addresses, or --all")
+        removed = await sl.remove(addresses)
+        if removed < len(addresses):
+            known = await sl.all()
+            missing = [a for a in addresses if a not in known]
+            if missing and removed == 0:
+                raise EmailQueueError(f"not on the suppression list: {', '.join(missing)}")
+        print(f"{removed} address(es) removed from the suppression list")
+        return 0
+
+    return _run(_with_redis(settings, act))
+
+
 def cmd_sink(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -315,6 +360,21 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         pr = sub.add_parser(name, parents=[common], help=text)
         pr.set_defaults(func=cmd_pause)
+
+    su = sub.add_parser("suppression", help="list, add or remove suppressed (hard-bounced) recipients")
+    susub = su.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (
+        ("list", "show suppressed recipients"),
+        ("add", "suppress addresses by hand"),
+        ("remove", "send to these addresses again"),
+    ):
+        sa = susub.add_parser(action, parents=[common], help=text)
+        sa.add_argument("addresses", nargs="*", metavar="ADDRESS")
+        if action == "list":
+            sa.add_argument("--json", action="store_true")
+        if action == "remove":
+            sa.add_argument("--all", action="store_true")
+        sa.set_defaults(func=cmd_suppression)
 
     sk = sub.add_parser("sink", help="run a local SMTP sink that prints what it accepts")
     sk.add_argument("--host", default="127.0.0.1")

@@ -46,8 +46,9 @@ class MalformedEntry(EmailQueueError):
 class DeliveryError(EmailQueueError):
     """One failed delivery attempt, with the SMTP reply code when there was one."""
 
-    def __init__(self, message: str, code: int | None = None) -> None:
+    def __init__(self, message: str, code: int | None = None, refused: dict[str, int] | None = None) -> None:
         self.code = code
+        self.refused = refused or {}  # recipient -> reply code, when RCPT was refused
         super().__init__(message)
 
 

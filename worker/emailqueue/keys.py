@@ -72,6 +72,11 @@ class QueueKeys:
         """Hash of control flags (``stop_at``: workers started before it exit)."""
         return f"{self.base}:control"
 
+    @property
+    def suppressed(self) -> str:
+        """Hash of suppressed recipients (hard bounces): address -> JSON {reason, code, at, message_id}."""
+        return f"{self.base}:suppressed"
+
     def idempotency(self, key: str) -> str:
         """First message id enqueued under an application's ``idempotency_key``."""
         return f"{self.base}:idem:{key}"

@@ -87,7 +87,8 @@ def _fold(name: str, value: str) -> str:
 
 
 def _text_header(name: str, value: str) -> str:
-    if _PRINTABLE_ASCII.match(value) and "=?" not in value:
+    # blanks at either end would be lost by a reader's parser; an encoded word keeps them
+    if _PRINTABLE_ASCII.match(value) and "=?" not in value and value == value.strip():
         return _fold(name, value)
     return f"{name}: {_encoded_words(value)}"
 

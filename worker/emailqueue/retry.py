@@ -54,9 +54,10 @@ def classify(exc: BaseException) -> DeliveryError:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         reply = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+        refused = {r.recipient: r.code for r in exc.recipients}
         if any(400 <= c < 500 for c in codes):
-            return TransientDeliveryError(f"recipient refused: {reply}", min(codes))
-        return PermanentDeliveryError(f"recipient refused: {reply}", max(codes) if codes else None)
+            return TransientDeliveryError(f"recipient refused: {reply}", min(codes), refused)
+        return PermanentDeliveryError(f"recipient refused: {reply}", max(codes) if codes else None, refused)
     if isinstance(
         exc, aiosmtplib.SMTPConnectResponseError | aiosmtplib.SMTPHeloError | aiosmtplib.SMTPAuthenticationError
     ):

@@ -57,6 +57,12 @@ redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
 return id
 """
 
+# KEYS: suppressed.  ARGV: address/record pairs.  Records hard-bounced recipients.
+SUPPRESS = """
+for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return #ARGV / 2
+"""
+
 # KEYS: delayed, stream.  ARGV: now (ms), max entries to move.
 # Moves due members (JSON objects of string fields) into the stream.
 PROMOTE_DUE = """

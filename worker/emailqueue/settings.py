@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         validation_alias=_env("EMAILQUEUE_PAYLOAD_KEY_ID", "payload_key_id"),
         description="The key id new payloads are sealed with (may be left out when there is one key).",
     )
+    suppress_hard_bounces: bool = Field(
+        True,
+        validation_alias=_env("EMAILQUEUE_SUPPRESS_HARD_BOUNCES", "suppress_hard_bounces"),
+        description="Record recipients refused with 5xx at RCPT and stop sending to them.",
+    )
     max_deliveries: int = Field(
         5,
         ge=0,

@@ -10,7 +10,17 @@ from redis.exceptions import ResponseError
 
 from .keys import GROUP, QueueKeys
 
-COUNTERS = ("enqueued", "sent", "retried", "failed", "dropped_invalid", "reclaimed", "duplicates_suppressed")
+COUNTERS = (
+    "enqueued",
+    "sent",
+    "retried",
+    "failed",
+    "dropped_invalid",
+    "suppressed",
+    "reclaimed",
+    "duplicates_suppressed",
+    "deduplicated",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,10 +30,10 @@ from .errors import MalformedEntry, PermanentDeliveryError, TransientDeliveryErr
 from .keys import F_ATTEMPTS, F_FIRST_AT, F_MID, GROUP, QueueKeys
 from .message import Address
 from .metrics import Metrics
-from .mime import build
+from .mime import Envelope, build
 from .redisconn import async_client
 from .retry import RetryPolicy, backoff_ms, should_retry
-from .scripts import COMPLETE, DEAD_LETTER, DISCARD, RETRY_LATER, Scripts, flatten
+from .scripts import COMPLETE, DEAD_LETTER, DISCARD, RETRY_LATER, SUPPRESS, Scripts, flatten
 from .sender import SmtpPool
 from .settings import Settings
 from .settle import Settler
@@ -73,6 +73,7 @@ class _Work:
     error: str | None = None
     duplicate: bool = False
     poison: bool = False
+    suppressed: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -108,7 +109,7 @@ class Worker:
         self.consumer = settings.consumer_name
         self.redis = redis or async_client(settings.redis_connection_url())
         self.scripts = Scripts(self.redis)
-        self.settler = Settler(self.redis, [COMPLETE, DISCARD, RETRY_LATER, DEAD_LETTER])
+        self.settler = Settler(self.redis, [COMPLETE, DISCARD, RETRY_LATER, DEAD_LETTER, SUPPRESS])
         self._gc = self.redis.register_script(_GC_CONSUMERS)
         self.policy = RetryPolicy(
             max_retries=settings.max_retries,
@@ -350,20 +351,28 @@ class Worker:
             task.add_done_callback(self._task_done)
 
     async def _mark_duplicates(self, works: list[_Work]) -> None:
-        """One pipelined EXISTS per batch: an entry whose message was already sent is skipped."""
+        """One round trip per batch: already-sent messages, and suppressed recipients."""
         ids = [w for w in works if w.entry is not None]
         if not ids:
             return
+        check_suppressed = self.settings.suppress_hard_bounces
         pipe = self.redis.pipeline(transaction=False)
         for w in ids:
             assert w.entry is not None
             pipe.exists(self.keys.sent_marker(w.entry.email.id))
+            if check_suppressed:
+                pipe.hmget(self.keys.suppressed, w.entry.email.recipients())
         try:
             found = await pipe.execute()
         except (RedisError, OSError):
             return  # settle normally; worst case a duplicate, never a loss
-        for w, exists in zip(ids, found, strict=True):
-            w.duplicate = bool(exists)
+        step = 2 if check_suppressed else 1
+        for n, w in enumerate(ids):
+            assert w.entry is not None
+            w.duplicate = bool(found[n * step])
+            if check_suppressed:
+                records = found[n * step + 1]
+                w.suppressed = [r for r, rec in zip(w.entry.email.recipients(), records, strict=True) if rec]
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -389,10 +398,20 @@ class Worker:
             await self._settle(DISCARD, [self.keys.stream, self.keys.stats], [work.entry_id, "duplicates_suppressed"])
             return
         attempt = work.entry.attempts + 1
+        recipients = email.recipients()
+        if work.suppressed:
+            recipients = [r for r in recipients if r not in work.suppressed]
+            if not recipients:
+                error = f"every recipient is on the suppression list (hard bounce): {', '.join(work.suppressed)}"
+                await self._dead_letter(work, "suppressed", error, None, attempts=0)
+                return
+            log.info("message %s: not sending to suppressed %s", email.id, ", ".join(work.suppressed))
         self._m_inflight.inc()
         started = time.perf_counter()
         try:
             envelope = build(email, self.default_from)
+            if work.suppressed:
+                envelope = Envelope(envelope.sender, recipients, envelope.data)
             result = await self.pool.send(envelope)
         except TransientDeliveryError as exc:
             if should_retry(attempt, self.policy):
@@ -401,6 +420,7 @@ class Worker:
                 await self._dead_letter(work, "exhausted", str(exc), exc.code, attempts=attempt)
             return
         except PermanentDeliveryError as exc:
+            await self._suppress(email.id, exc.refused)
             await self._dead_letter(work, "permanent", str(exc), exc.code, attempts=attempt)
             return
         finally:
@@ -409,12 +429,27 @@ class Worker:
         self._m_sent.inc()
         if result.refused:
             log.warning("message %s sent, but some recipients were refused: %s", email.id, result.refused)
+            await self._suppress(
+                email.id, {r: int(reply[:3]) for r, reply in result.refused.items() if reply[:3].isdigit()}
+            )
         log.debug("sent %s to %s: %s", email.id, ", ".join(email.recipients()), result.reply)
         await self._settle(
             COMPLETE,
             [self.keys.stream, self.keys.stats, self.keys.sent_marker(email.id)],
             [work.entry_id, self.settings.sent_marker_ttl_s, str(int(time.time()))],
         )
+
+    async def _suppress(self, message_id: str, refused: dict[str, int]) -> None:
+        """Hard bounces (5xx at RCPT) go on the suppression list: no more mail is sent to them."""
+        hard = {r: c for r, c in refused.items() if 500 <= c < 600}
+        if not hard or not self.settings.suppress_hard_bounces:
+            return
+        at = now_iso()
+        pairs: list[object] = []
+        for address, code in hard.items():
+            pairs += [address, json.dumps({"reason": "hard bounce", "code": code, "at": at, "message_id": message_id})]
+        log.info("suppressing hard-bounced recipients: %s", ", ".join(hard))
+        await self._settle(SUPPRESS, [self.keys.suppressed], pairs)
 
     async def _retry_later(self, work: _Work, attempt: int, exc: TransientDeliveryError) -> None:
         delay = backoff_ms(attempt, self.policy)
@@ -447,7 +482,7 @@ class Worker:
                 "entry_id": work.entry_id,
             }
         )
-        counter = "dropped_invalid" if reason == "invalid" else "failed"
+        counter = {"invalid": "dropped_invalid", "suppressed": "suppressed"}.get(reason, "failed")
         log.warning("message %s dead-lettered (%s) after %d attempt(s): %s", mid, reason, attempts, error)
         self.metrics.failed.labels(self.settings.queue, reason).inc()
         await self._settle(
