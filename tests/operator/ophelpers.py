@@ -15,7 +15,7 @@ from emailqueue_operator.spec import EmailQueue
 ROOT = Path(__file__).resolve().parents[2]
 CRD_SOURCE = ROOT / "operator" / "emailqueue_operator" / "crd" / "emailqueue-crd.yaml"
 SAMPLES = ROOT / "manifests" / "samples"
-KEDA_CRDS = ROOT.parent / "shared" / "crds" / "keda"
+KEDA_CRDS = ROOT / "tests" / "operator" / "crds" / "keda"  # copied from KEDA (Apache-2.0)
 #: A current Kubernetes release; kubernetes-validate ships its OpenAPI schemas.
 K8S_VERSION = "1.34"
 
