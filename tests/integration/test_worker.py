@@ -425,3 +425,44 @@ async def test_hard_bounces_are_suppressed_and_not_sent_again(
     assert r.returncode == 1 and "not on the suppression list" in r.stderr
     assert cli("suppression", "add", *base, "manual@example.com").returncode == 0
     assert "manual@example.com" in cli("suppression", "list", *base).stdout
+
+
+async def test_message_status_follows_the_message(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis, redis_server: RedisServer
+) -> None:
+    from tests.integration.test_cli import cli
+
+    ok, grey, bad = mailer.send_many([email(0), email(1, to="greylist@example.com"), email(2, to="reject@example.com")])
+    queued = mailer.status(ok)
+    assert queued is not None and queued.state == "queued"
+    assert mailer.status("no-such-id") is None
+    async with running_worker(settings_for(retry_delay_ms=1500)):
+        await wait_until(lambda: (s := mailer.status(grey)) is not None and s.state == "retrying", what="retrying")
+        retrying = mailer.status(grey)
+        assert retrying is not None and retrying.fields["attempt"] == "1"
+        assert "451" in retrying.fields["error"] and retrying.fields["next_attempt_at"]
+        await wait_until(lambda: (s := mailer.status(grey)) is not None and s.state == "sent", what="sent after retry")
+    sent = mailer.status(ok)
+    assert sent is not None and sent.state == "sent" and "queued" in sent.fields["reply"]
+    failed = mailer.status(bad)
+    assert failed is not None and (failed.state, failed.fields["reason"], failed.fields["smtp_code"]) == (
+        "failed",
+        "permanent",
+        "550",
+    )
+    assert 0 < rclient.ttl(K.status(ok)) <= 86_400
+    shown = json.loads(cli("status", "--redis-url", redis_server.url, "--queue", QUEUE, grey, "--json").stdout)
+    assert shown["state"] == "sent" and shown["attempt"] == "2"
+    r = cli("status", "--redis-url", redis_server.url, "--queue", QUEUE, "nope")
+    assert r.returncode == 1 and "no status for message nope" in r.stderr
+
+
+async def test_status_tracking_can_be_turned_off(
+    settings_for: Callable[..., Settings], redis_server: RedisServer, sink: Sink, rclient: redis.Redis
+) -> None:
+    m = Mailer(redis.Redis.from_url(redis_server.url), QUEUE, status_ttl_s=0)
+    mid = m.send(email(0))
+    async with running_worker(settings_for(status_ttl_s=0)):
+        await wait_until(lambda: sink.count() == 1, what="delivery")
+    assert m.status(mid) is None and rclient.keys(K.status("*")) == []
+    m.close()

@@ -199,6 +199,31 @@ def cmd_stop_workers(args: argparse.Namespace) -> int:
     return _run(_with_redis(settings, stop))
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from .producer import AsyncMailer
+
+    settings = _settings(args)
+
+    async def show(client: Any) -> int:
+        mailer = AsyncMailer(client, settings.queue, url=settings.redis_url.get_secret_value(), cipher=None)
+        status = await mailer.status(args.id)
+        if status is None:
+            raise EmailQueueError(
+                f"no status for message {args.id} in queue {settings.queue!r} (unknown id, or older than "
+                "EMAILQUEUE_STATUS_TTL_S)"
+            )
+        if args.json:
+            print(json.dumps(status.as_dict(), indent=2))
+        else:
+            print(f"{status.message_id}  {status.state}")
+            for key, value in status.fields.items():
+                if value:
+                    print(f"  {key:<16}{value}")
+        return 0
+
+    return _run(_with_redis(settings, show))
+
+
 def cmd_pause(args: argparse.Namespace) -> int:
     from .keys import QueueKeys
 
@@ -353,6 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("stop-workers", parents=[common], help="every worker finishes what it holds and exits")
     sw.set_defaults(func=cmd_stop_workers)
+
+    ss = sub.add_parser("status", parents=[common], help="the state of one message (queued ... sent / failed)")
+    ss.add_argument("id", metavar="ID")
+    ss.add_argument("--json", action="store_true")
+    ss.set_defaults(func=cmd_status)
 
     for name, text in (
         ("pause", "stop delivering (workers keep running; mail keeps queueing)"),

@@ -81,6 +81,10 @@ class QueueKeys:
         """First message id enqueued under an application's ``idempotency_key``."""
         return f"{self.base}:idem:{key}"
 
+    def status(self, message_id: str) -> str:
+        """Hash of a message's current state (queued, sending, retrying, sent, failed)."""
+        return f"{self.base}:status:{message_id}"
+
     def sent_marker(self, message_id: str) -> str:
         """Idempotency marker set when a message was delivered."""
         return f"{self.base}:sent:{message_id}"

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -26,6 +27,7 @@ from .keys import QueueKeys, validate_queue_name
 from .message import Email
 from .redisconn import async_client, sync_client, translated
 from .scripts import flatten
+from .status import DEFAULT_STATUS_TTL_S, MessageStatus, parse
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES, encode
 
 EmailLike = Email | Mapping[str, Any]
@@ -80,6 +82,10 @@ def _prepare(email: EmailLike, max_bytes: int, cipher: PayloadCipher | None) -> 
 FROM_ENV: Final = "env"
 
 
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
 class _Base:
     def __init__(
         self, queue: str, max_payload_bytes: int, url: str, cipher: PayloadCipher | str | None, window_s: int
@@ -93,6 +99,7 @@ class _Base:
         self.keys = QueueKeys(queue)
         self.max_payload_bytes = max_payload_bytes
         self.idempotency_window_s = window_s
+        self.status_ttl_s = DEFAULT_STATUS_TTL_S
         self._url = url
 
     def _queue_commands(self, pipe: Any, items: list[_Prepared]) -> None:
@@ -122,6 +129,13 @@ class _Base:
                 plain += 1
         if plain:
             pipe.hincrby(self.keys.stats, "enqueued", plain)
+        if self.status_ttl_s:  # after the counter, so that the replies of the items come first
+            now = _now_iso()
+            for item in items:
+                key = self.keys.status(item.message_id)
+                state = "queued" if item.due_ms is None else "scheduled"
+                pipe.hset(key, mapping={"state": state, "updated_at": now, "queue": self.queue})
+                pipe.expire(key, self.status_ttl_s)
 
     @staticmethod
     def _ids(items: list[_Prepared], replies: list[Any]) -> list[str]:
@@ -147,8 +161,10 @@ class AsyncMailer(_Base):
         url: str = "redis",
         cipher: PayloadCipher | str | None = FROM_ENV,
         idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
+        status_ttl_s: int = DEFAULT_STATUS_TTL_S,
     ) -> None:
         super().__init__(queue, max_payload_bytes, url, cipher, idempotency_window_s)
+        self.status_ttl_s = status_ttl_s  # 0: write no status (match the workers' EMAILQUEUE_STATUS_TTL_S)
         self.redis = client
 
     @classmethod
@@ -191,6 +207,12 @@ class AsyncMailer(_Base):
                 ids += self._ids(part, await pipe.execute())
         return ids
 
+    async def status(self, message_id: str) -> MessageStatus | None:
+        """The message's current state, or ``None`` when unknown (never seen, or past its TTL)."""
+        with translated(self._url):
+            raw = await self.redis.hgetall(self.keys.status(message_id))
+        return parse(message_id, raw)
+
     async def close(self) -> None:
         await self.redis.aclose()
 
@@ -215,8 +237,10 @@ class Mailer(_Base):
         url: str = "redis",
         cipher: PayloadCipher | str | None = FROM_ENV,
         idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
+        status_ttl_s: int = DEFAULT_STATUS_TTL_S,
     ) -> None:
         super().__init__(queue, max_payload_bytes, url, cipher, idempotency_window_s)
+        self.status_ttl_s = status_ttl_s  # 0: write no status (match the workers' EMAILQUEUE_STATUS_TTL_S)
         self.redis = client
 
     @classmethod
@@ -258,6 +282,12 @@ class Mailer(_Base):
                 self._queue_commands(pipe, part)
                 ids += self._ids(part, pipe.execute())
         return ids
+
+    def status(self, message_id: str) -> MessageStatus | None:
+        """The message's current state, or ``None`` when unknown (never seen, or past its TTL)."""
+        with translated(self._url):
+            raw = self.redis.hgetall(self.keys.status(message_id))
+        return parse(message_id, raw)
 
     def close(self) -> None:
         self.redis.close()

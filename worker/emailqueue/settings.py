@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         validation_alias=_env("EMAILQUEUE_SUPPRESS_HARD_BOUNCES", "suppress_hard_bounces"),
         description="Record recipients refused with 5xx at RCPT and stop sending to them.",
     )
+    status_ttl_s: int = Field(
+        86_400,
+        ge=0,
+        validation_alias=_env("EMAILQUEUE_STATUS_TTL_S", "status_ttl_s"),
+        description="How long a message's status (emailqueue status ID) is kept; 0 = no status tracking.",
+    )
     max_deliveries: int = Field(
         5,
         ge=0,

@@ -37,6 +37,7 @@ from .scripts import COMPLETE, DEAD_LETTER, DISCARD, RETRY_LATER, SUPPRESS, Scri
 from .sender import SmtpPool
 from .settings import Settings
 from .settle import Settler
+from .status import SET_STATUS
 from .wire import Entry, decode, fields_to_str, message_id_of
 
 log = logging.getLogger("emailqueue.worker")
@@ -109,7 +110,7 @@ class Worker:
         self.consumer = settings.consumer_name
         self.redis = redis or async_client(settings.redis_connection_url())
         self.scripts = Scripts(self.redis)
-        self.settler = Settler(self.redis, [COMPLETE, DISCARD, RETRY_LATER, DEAD_LETTER, SUPPRESS])
+        self.settler = Settler(self.redis, [COMPLETE, DISCARD, RETRY_LATER, DEAD_LETTER, SUPPRESS, SET_STATUS])
         self._gc = self.redis.register_script(_GC_CONSUMERS)
         self.policy = RetryPolicy(
             max_retries=settings.max_retries,
@@ -367,6 +368,26 @@ class Worker:
         except (RedisError, OSError):
             return  # settle normally; worst case a duplicate, never a loss
         step = 2 if check_suppressed else 1
+        if self.settings.status_ttl_s:  # "sending", in the same round trip, not awaited separately
+            now = now_iso()
+            status_pipe = self.redis.pipeline(transaction=False)
+            for w in ids:
+                assert w.entry is not None
+                key = self.keys.status(w.entry.email.id)
+                status_pipe.hset(
+                    key,
+                    mapping={
+                        "state": "sending",
+                        "attempt": str(w.entry.attempts + 1),
+                        "updated_at": now,
+                        "consumer": self.consumer,
+                    },
+                )
+                status_pipe.expire(key, self.settings.status_ttl_s)
+            try:
+                await status_pipe.execute()
+            except (RedisError, OSError):
+                pass
         for n, w in enumerate(ids):
             assert w.entry is not None
             w.duplicate = bool(found[n * step])
@@ -437,6 +458,15 @@ class Worker:
             COMPLETE,
             [self.keys.stream, self.keys.stats, self.keys.sent_marker(email.id)],
             [work.entry_id, self.settings.sent_marker_ttl_s, str(int(time.time()))],
+            status=(
+                email.id,
+                {
+                    "state": "sent",
+                    "attempt": str(attempt),
+                    "reply": result.reply[:500],
+                    "refused": json.dumps(result.refused) if result.refused else "",
+                },
+            ),
         )
 
     async def _suppress(self, message_id: str, refused: dict[str, int]) -> None:
@@ -461,10 +491,20 @@ class Worker:
         member["last_error"] = str(exc)[:1000]
         log.info("message %s attempt %d failed (%s); retry in %d ms", work.entry.email.id, attempt, exc, delay)
         self._m_retried.inc()
+        due = int(time.time() * 1000) + delay
         await self._settle(
             RETRY_LATER,
             [self.keys.stream, self.keys.delayed, self.keys.stats],
-            [work.entry_id, int(time.time() * 1000) + delay, json.dumps(member, separators=(",", ":"))],
+            [work.entry_id, due, json.dumps(member, separators=(",", ":"))],
+            status=(
+                work.entry.email.id,
+                {
+                    "state": "retrying",
+                    "attempt": str(attempt),
+                    "error": str(exc)[:500],
+                    "next_attempt_at": datetime.fromtimestamp(due / 1000, UTC).isoformat(timespec="milliseconds"),
+                },
+            ),
         )
 
     async def _dead_letter(self, work: _Work, reason: str, error: str, code: int | None, attempts: int) -> None:
@@ -489,10 +529,32 @@ class Worker:
             DEAD_LETTER,
             [self.keys.stream, self.keys.failed, self.keys.stats],
             [work.entry_id, counter, *flatten(record)],
+            status=(
+                mid,
+                {
+                    "state": "suppressed" if reason == "suppressed" else "failed",
+                    "reason": reason,
+                    "attempt": str(attempts),
+                    "error": error[:500],
+                    "smtp_code": record["smtp_code"],
+                },
+            ),
         )
 
-    async def _settle(self, script: str, keys: list[str], args: list[object]) -> None:
-        """Run a settlement script; keep trying while Redis is away (the send already happened)."""
+    async def _settle(
+        self, script: str, keys: list[str], args: list[object], status: tuple[str, dict[str, str]] | None = None
+    ) -> None:
+        """Run a settlement script; keep trying while Redis is away (the send already happened).
+
+        ``status`` (message id, fields) is written in the same batch, best effort."""
+        if status is not None and self.settings.status_ttl_s:
+            mid, fields = status
+            fields = {**fields, "updated_at": now_iso()}
+            coro = self.settler.submit(
+                SET_STATUS, [self.keys.status(mid)], [self.settings.status_ttl_s, *flatten(fields)]
+            )
+            task = asyncio.ensure_future(coro)
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # best effort: never raises
         delay = 0.1
         deadline = time.monotonic() + max(self.settings.shutdown_grace_s, 5.0) * 4
         while True:
