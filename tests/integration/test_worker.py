@@ -466,3 +466,61 @@ async def test_status_tracking_can_be_turned_off(
         await wait_until(lambda: sink.count() == 1, what="delivery")
     assert m.status(mid) is None and rclient.keys(K.status("*")) == []
     m.close()
+
+
+def _max_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def test_queue_rate_limit_holds_across_worker_processes(
+    spawn_worker: Callable[..., WorkerProcess], mailer: Mailer, sink: Sink
+) -> None:
+    """Three workers share 20/s: counted per 1-second window at the SMTP server."""
+    ids = mailer.send_many([email(i) for i in range(70)])
+    workers = [spawn_worker(EMAILQUEUE_RATE_LIMIT="20/s") for _ in range(3)]
+    wait_sync(lambda: sink.count() >= 70, timeout=60, what="70 deliveries")
+    for w in workers:
+        w.terminate()
+    assert [w.wait() for w in workers] == [0, 0, 0]
+    times = [d.at for d in sink.deliveries()]
+    assert sorted(sink.delivered_ids()) == sorted(ids)
+    assert _max_in_window(times, 1.0) <= 20 + 2  # the limit, plus one slot of boundary tolerance each side
+    assert max(times) - min(times) >= (70 - 22) / 20  # it really was paced, not sent in one burst
+
+
+def test_domain_rate_limit_paces_only_that_domain(
+    spawn_worker: Callable[..., WorkerProcess], mailer: Mailer, sink: Sink
+) -> None:
+    mailer.send_many(
+        [email(i, to=f"u{i}@slow.example") for i in range(12)]
+        + [email(100 + i, to=f"u{i}@fast.example") for i in range(40)]
+    )
+    w = spawn_worker(EMAILQUEUE_DOMAIN_RATE_LIMITS="slow.example=5/s")
+    wait_sync(lambda: sink.count() >= 52, timeout=60, what="52 deliveries")
+    w.terminate()
+    assert w.wait() == 0
+    slow = [d.at for d in sink.deliveries() if d.recipients[0].endswith("@slow.example")]
+    fast = [d.at for d in sink.deliveries() if d.recipients[0].endswith("@fast.example")]
+    assert _max_in_window(slow, 1.0) <= 5 + 2
+    assert _max_in_window(fast, 1.0) == 40  # unlimited: all within a second
+
+
+async def test_slow_down_reply_pauses_without_burning_retries(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    sink.state.slow_down = 2
+    mid = mailer.send(email(0, to="x@busy.example"))
+    settings = settings_for(domain_rate_limits="busy.example=100/s", rate_pause_ms=300, max_retries=0)
+    async with running_worker(settings):
+        await wait_until(lambda: sink.count() == 1, what="delivery after the slow-down")
+    assert sink.delivered_ids() == [mid]
+    assert rclient.hget(K.stats, "rate_limited") == "2"
+    assert rclient.hget(K.stats, "retried") is None and rclient.xlen(K.failed) == 0  # no attempt was spent
+    status = mailer.status(mid)
+    assert status is not None and status.state == "sent" and status.fields["attempt"] == "1"

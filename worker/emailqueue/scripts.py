@@ -35,13 +35,13 @@ if acked == 1 then redis.call('HINCRBY', KEYS[2], ARGV[2], 1) end
 return acked
 """
 
-# KEYS: stream, delayed, stats.  ARGV: entry id, due (ms), member (JSON of fields).
+# KEYS: stream, delayed, stats.  ARGV: entry id, due (ms), member (JSON of fields), counter.
 RETRY_LATER = """
 local acked = redis.call('XACK', KEYS[1], 'workers', ARGV[1])
 local deleted = redis.call('XDEL', KEYS[1], ARGV[1])
 if acked == 0 and deleted == 0 then return 0 end
 redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[3])
-redis.call('HINCRBY', KEYS[3], 'retried', 1)
+redis.call('HINCRBY', KEYS[3], ARGV[4] or 'retried', 1)
 return 1
 """
 

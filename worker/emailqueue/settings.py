@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .crypto import ENV_KEY_ID, ENV_KEYS, PayloadCipher
 from .dsn import SmtpTarget, parse_dsn, redact_url
 from .keys import validate_queue_name
+from .ratelimit import Limit, parse_domain_limits, parse_limit
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES
 
 
@@ -129,6 +130,22 @@ class Settings(BaseSettings):
         validation_alias=_env("EMAILQUEUE_STATUS_TTL_S", "status_ttl_s"),
         description="How long a message's status (emailqueue status ID) is kept; 0 = no status tracking.",
     )
+    rate_limit: str | None = Field(
+        None,
+        validation_alias=_env("EMAILQUEUE_RATE_LIMIT", "rate_limit"),
+        description="Sends per period for the whole queue, across all workers: '50/s', '500/d', '20/s:5' (burst 5).",
+    )
+    domain_rate_limits: str | None = Field(
+        None,
+        validation_alias=_env("EMAILQUEUE_DOMAIN_RATE_LIMITS", "domain_rate_limits"),
+        description="Per recipient domain, across all workers: 'gmail.com=20/s,yahoo.com=5/s'.",
+    )
+    rate_pause_ms: int = Field(
+        30_000,
+        ge=0,
+        validation_alias=_env("EMAILQUEUE_RATE_PAUSE_MS", "rate_pause_ms"),
+        description="With rate limits on: how long a domain is paused after a 'slow down' reply (421, 451 rate).",
+    )
     max_deliveries: int = Field(
         5,
         ge=0,
@@ -221,6 +238,7 @@ class Settings(BaseSettings):
     def _check_urls(self) -> Settings:
         parse_dsn(self.mailer_dsn.get_secret_value())  # raises ConfigError naming MAILER_DSN
         self.cipher()  # raises ConfigError naming EMAILQUEUE_PAYLOAD_KEYS
+        self.limits()  # raises ConfigError naming the rate setting
         url = self.redis_url.get_secret_value()
         if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
             from .errors import ConfigError
@@ -232,6 +250,12 @@ class Settings(BaseSettings):
         """The payload cipher, or ``None`` when encryption is off."""
         keys = self.payload_keys.get_secret_value() if self.payload_keys is not None else ""
         return PayloadCipher.from_env({ENV_KEYS: keys, ENV_KEY_ID: self.payload_key_id or ""})
+
+    def limits(self) -> tuple[Limit | None, dict[str, Limit]]:
+        """The queue-wide limit and the per-domain limits (both may be absent)."""
+        queue_limit = parse_limit(self.rate_limit, "EMAILQUEUE_RATE_LIMIT") if self.rate_limit else None
+        domains = parse_domain_limits(self.domain_rate_limits) if self.domain_rate_limits else {}
+        return queue_limit, domains
 
     def smtp_target(self) -> SmtpTarget:
         return parse_dsn(self.mailer_dsn.get_secret_value())

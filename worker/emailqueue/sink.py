@@ -43,6 +43,7 @@ class SinkState:
     deliveries: list[Delivery] = field(default_factory=list)
     greylisted: set[str] = field(default_factory=set)
     rcpt_attempts: int = 0
+    slow_down: int = 0  # answer this many RCPTs with 421 "slow down" first
 
 
 class _Handler:
@@ -64,6 +65,9 @@ class _Handler:
             st.rcpt_attempts += 1
             if st.mode == "tempfail":
                 return "451 4.3.0 temporary failure, try again later"
+            if st.slow_down > 0:
+                st.slow_down -= 1
+                return "421 4.7.0 too many messages, slow down"
             if address in st.reject or local.startswith("reject"):
                 return "550 5.1.1 mailbox unavailable"
             if local.startswith("greylist") and address not in st.greylisted:

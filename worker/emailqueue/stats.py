@@ -20,6 +20,7 @@ COUNTERS = (
     "reclaimed",
     "duplicates_suppressed",
     "deduplicated",
+    "rate_limited",
 )
 
 

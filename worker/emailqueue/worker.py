@@ -31,6 +31,7 @@ from .keys import F_ATTEMPTS, F_FIRST_AT, F_MID, GROUP, QueueKeys
 from .message import Address
 from .metrics import Metrics
 from .mime import Envelope, build
+from .ratelimit import RateLimiter, is_slow_down
 from .redisconn import async_client
 from .retry import RetryPolicy, backoff_ms, should_retry
 from .scripts import COMPLETE, DEAD_LETTER, DISCARD, RETRY_LATER, SUPPRESS, Scripts, flatten
@@ -47,6 +48,7 @@ PROMOTE_EVERY_S = 0.2
 HOUSEKEEPING_EVERY_S = 1.0
 CONSUMER_GC_EVERY_S = 60.0
 CONSUMER_GC_IDLE_MS = 300_000
+RATE_WAIT_INLINE_MS = 2_000  # a longer wait for a rate slot parks the entry in the delayed set
 
 # Removes consumers that hold nothing and have been idle for long (dead processes).
 _GC_CONSUMERS = """
@@ -122,6 +124,12 @@ class Worker:
         self.pool = SmtpPool(settings.smtp_target(), settings.concurrency, timeout=settings.smtp_timeout_s)
         self.default_from = Address(email=settings.from_email, name=settings.from_name) if settings.from_email else None
         self.cipher = settings.cipher()
+        queue_limit, domain_limits = settings.limits()
+        self.limiter = (
+            RateLimiter(self.redis, settings.queue, queue_limit, domain_limits, settings.rate_pause_ms)
+            if queue_limit is not None or domain_limits
+            else None
+        )
         self.metrics = Metrics(settings.queue)
         self.state = WorkerState()
         self._stopping = asyncio.Event()
@@ -427,6 +435,8 @@ class Worker:
                 await self._dead_letter(work, "suppressed", error, None, attempts=0)
                 return
             log.info("message %s: not sending to suppressed %s", email.id, ", ".join(work.suppressed))
+        if self.limiter is not None and not await self._rate_slot(work, recipients):
+            return  # deferred to the delayed set: waiting for a slot is not an attempt
         self._m_inflight.inc()
         started = time.perf_counter()
         try:
@@ -435,6 +445,11 @@ class Worker:
                 envelope = Envelope(envelope.sender, recipients, envelope.data)
             result = await self.pool.send(envelope)
         except TransientDeliveryError as exc:
+            if self.limiter is not None and is_slow_down(exc.code, str(exc)):
+                await self.limiter.pause(recipients)
+                log.warning("message %s: server asks to slow down (%s); domain paused", email.id, exc)
+                await self._defer(work, self.settings.rate_pause_ms, f"slow down: {exc}")
+                return
             if should_retry(attempt, self.policy):
                 await self._retry_later(work, attempt, exc)
             else:
@@ -469,6 +484,44 @@ class Worker:
             ),
         )
 
+    async def _rate_slot(self, work: _Work, recipients: list[str]) -> bool:
+        """Wait for a rate slot (True), or defer the entry when the wait is long (False)."""
+        assert self.limiter is not None
+        # never hold an entry near the reclaim threshold: another worker would take it too
+        deadline = time.monotonic() + min(RATE_WAIT_INLINE_MS, self.settings.claim_idle_ms // 4) / 1000
+        while True:
+            try:
+                wait_ms = await self.limiter.acquire(recipients)
+            except (RedisError, OSError):
+                wait_ms = 500  # Redis away: no slot can be proven free, so wait
+            if wait_ms == 0:
+                return True
+            if time.monotonic() + wait_ms / 1000 > deadline:
+                await self._defer(work, wait_ms, "waiting for a rate-limit slot")
+                return False
+            await asyncio.sleep(wait_ms / 1000)
+
+    async def _defer(self, work: _Work, delay_ms: int, why: str) -> None:
+        """Back to the delayed set without counting an attempt (rate limits, slow-down)."""
+        assert work.entry is not None
+        member = dict(work.fields)
+        member[F_ATTEMPTS] = str(work.entry.attempts)
+        member[F_MID] = work.entry.email.id
+        due = int(time.time() * 1000) + delay_ms
+        await self._settle(
+            RETRY_LATER,
+            [self.keys.stream, self.keys.delayed, self.keys.stats],
+            [work.entry_id, due, json.dumps(member, separators=(",", ":")), "rate_limited"],
+            status=(
+                work.entry.email.id,
+                {
+                    "state": "queued",
+                    "error": why,
+                    "next_attempt_at": datetime.fromtimestamp(due / 1000, UTC).isoformat(timespec="milliseconds"),
+                },
+            ),
+        )
+
     async def _suppress(self, message_id: str, refused: dict[str, int]) -> None:
         """Hard bounces (5xx at RCPT) go on the suppression list: no more mail is sent to them."""
         hard = {r: c for r, c in refused.items() if 500 <= c < 600}
@@ -495,7 +548,7 @@ class Worker:
         await self._settle(
             RETRY_LATER,
             [self.keys.stream, self.keys.delayed, self.keys.stats],
-            [work.entry_id, due, json.dumps(member, separators=(",", ":"))],
+            [work.entry_id, due, json.dumps(member, separators=(",", ":")), "retried"],
             status=(
                 work.entry.email.id,
                 {
