@@ -24,7 +24,9 @@ WORKER_COMMANDS = (
     "zrem",  # promotion of due retries
     "zcard",  # delayed gauge
     "hincrby",  # counters
-    "hget",  # control: stop_at (emailqueue stop-workers)
+    "hmget",  # control: stop_at (stop-workers) and paused; the suppression list, per batch
+    "hset",  # message status (sending), in the batch pipeline; scripts: status, suppression
+    "expire",  # message status TTL
     "set",  # idempotency marker sent:<id> (with EX)
     "exists",  # is the marker there? (duplicate suppression)
     "evalsha",  # the settlement/promotion/GC scripts
@@ -34,7 +36,11 @@ WORKER_COMMANDS = (
 )
 
 # What an application that only enqueues needs: send() / send_many() and send_at (delayed).
-PRODUCER_COMMANDS = ("xadd", "hincrby", "zadd", "client|setinfo")
+# hset/expire: message status.  Idempotent enqueue runs a script (EVAL) that checks the key
+# first: the keys handed to a script are checked for read and write, so EVAL gets its own
+# selector, and GET/SET are allowed on the idempotency keys alone (SET on the stream would
+# overwrite it).  Whatever a script calls is checked against these rules too.
+PRODUCER_COMMANDS = ("xadd", "hincrby", "zadd", "hset", "expire", "client|setinfo")
 
 # emailqueue stats / failed show|retry|remove / stop-workers, and the operator (stats, promotion).
 OPERATOR_COMMANDS = (
@@ -74,14 +80,16 @@ def worker_rule(queue: str) -> str:
     b = _base(queue)
     # failed needs read+write (~) although the worker only XADDs to it: keys passed to EVALSHA
     # are checked for read and write access.  It still cannot XRANGE it (command not granted).
-    keys = f"~{b}:stream ~{b}:delayed ~{b}:stats ~{b}:sent:* ~{b}:failed %R~{b}:control"
+    keys = f"~{b}:stream ~{b}:delayed ~{b}:stats ~{b}:sent:* ~{b}:failed ~{b}:status:* ~{b}:suppressed %R~{b}:control"
     return f"resetkeys resetchannels {keys} -@all " + " ".join(f"+{c}" for c in WORKER_COMMANDS)
 
 
 def producer_rule(queue: str) -> str:
     b = _base(queue)
-    keys = f"%W~{b}:stream %W~{b}:delayed ~{b}:stats"
-    return f"resetkeys resetchannels {keys} -@all " + " ".join(f"+{c}" for c in PRODUCER_COMMANDS)
+    keys = f"%W~{b}:stream %W~{b}:delayed ~{b}:stats %W~{b}:status:*"
+    root = f"resetkeys resetchannels {keys} -@all " + " ".join(f"+{c}" for c in PRODUCER_COMMANDS)
+    selectors = f"'(~{b}:stream ~{b}:delayed ~{b}:stats ~{b}:idem:* +eval)' '(~{b}:idem:* +get +set)'"
+    return f"{root} clearselectors {selectors}"
 
 
 def operator_rule(queue: str | None = None) -> str:

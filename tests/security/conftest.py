@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import datetime as dt
 import ipaddress
 import secrets
@@ -266,7 +268,7 @@ class AclRedis:
 def apply_acl(client: redis.Redis, lines: list[str]) -> None:
     """Run ``ACL SETUSER`` lines; drops ``+client|setinfo`` on servers older than 7.2 (no such command)."""
     for line in lines:
-        args = line.split()
+        args = shlex.split(line)  # selectors are quoted: '(~key +command)'
         try:
             client.execute_command(*args)
         except redis.ResponseError as exc:

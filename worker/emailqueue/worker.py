@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
 from .errors import MalformedEntry, PermanentDeliveryError, TransientDeliveryError
 from .keys import F_ATTEMPTS, F_FIRST_AT, F_MID, GROUP, QueueKeys
@@ -138,6 +138,7 @@ class Worker:
         self._held_while_paused: list[tuple[str, dict[bytes, bytes]]] = []
         self._started_ms = int(time.time() * 1000)
         self._started = time.monotonic()
+        self._stop_requested = 0.0
         self._m_sent = self.metrics.sent.labels(settings.queue)
         self._m_retried = self.metrics.retried.labels(settings.queue)
         self._m_inflight = self.metrics.in_flight.labels(settings.queue)
@@ -148,6 +149,7 @@ class Worker:
     def request_stop(self, reason: str) -> None:
         if not self._stopping.is_set():
             self.state.stop_reason = reason
+            self._stop_requested = time.monotonic()
             log.info("stopping: %s; finishing %d in-flight deliveries", reason, self.state.held)
             self._stopping.set()
             self._slot_free.set()
@@ -609,15 +611,17 @@ class Worker:
             task = asyncio.ensure_future(coro)
             task.add_done_callback(lambda t: t.cancelled() or t.exception())  # best effort: never raises
         delay = 0.1
-        deadline = time.monotonic() + max(self.settings.shutdown_grace_s, 5.0) * 4
         while True:
             try:
                 await self.settler.submit(script, keys, args)
                 return
             except (RedisError, OSError) as exc:
-                if self._stopping.is_set() and time.monotonic() > deadline:
+                stopping_for = time.monotonic() - self._stop_requested if self._stopping.is_set() else 0.0
+                if stopping_for > self.settings.shutdown_grace_s:
                     log.error("could not record the outcome of entry %s: %s; it will be redelivered", args[0], exc)
                     return
+                if isinstance(exc, NoPermissionError):  # a misconfigured ACL: say so loudly, keep the entry
+                    log.error("Redis ACL denies the worker a command it needs: %s (see docs/security.md)", exc)
                 log.warning("recording an outcome failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
