@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import shlex
-
 import datetime as dt
 import ipaddress
 import secrets
+import shlex
 import socket
 import ssl
 import threading
