@@ -524,3 +524,33 @@ async def test_slow_down_reply_pauses_without_burning_retries(
     assert rclient.hget(K.stats, "retried") is None and rclient.xlen(K.failed) == 0  # no attempt was spent
     status = mailer.status(mid)
     assert status is not None and status.state == "sent" and status.fields["attempt"] == "1"
+
+
+async def test_dkim_signature_verifies(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink
+) -> None:
+    import base64
+
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption()).decode()
+    public = base64.b64encode(key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    mailer.send(email(0, **{"from": "shop@example.com", "subject": "signed ✓"}))
+    async with running_worker(settings_for(dkim_domain="example.com", dkim_selector="sel1", dkim_private_key=pem)):
+        await wait_until(lambda: sink.count() == 1, what="signed delivery")
+    data = sink.deliveries()[0].data
+    assert data.startswith(b"DKIM-Signature: ")
+    assert b"d=example.com" in data and b"s=sel1" in data
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"sel1._domainkey.example.com."
+        return f"v=DKIM1; k=rsa; p={public}".encode()
+
+    assert dkim.verify(data, dnsfunc=dns)
+    tampered = data.replace(b"body 0", b"body 1")
+    assert not dkim.verify(tampered, dnsfunc=dns)

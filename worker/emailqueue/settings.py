@@ -16,7 +16,9 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .crypto import ENV_KEY_ID, ENV_KEYS, PayloadCipher
+from .dkimsign import DkimSigner
 from .dsn import SmtpTarget, parse_dsn, redact_url
+from .errors import ConfigError
 from .keys import validate_queue_name
 from .ratelimit import Limit, parse_domain_limits, parse_limit
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES
@@ -146,6 +148,26 @@ class Settings(BaseSettings):
         validation_alias=_env("EMAILQUEUE_RATE_PAUSE_MS", "rate_pause_ms"),
         description="With rate limits on: how long a domain is paused after a 'slow down' reply (421, 451 rate).",
     )
+    dkim_domain: str | None = Field(
+        None,
+        validation_alias=_env("EMAILQUEUE_DKIM_DOMAIN", "dkim_domain"),
+        description="Sign outgoing mail with DKIM for this domain (d=); needs emailqueue[dkim].",
+    )
+    dkim_selector: str = Field(
+        "emailqueue",
+        validation_alias=_env("EMAILQUEUE_DKIM_SELECTOR", "dkim_selector"),
+        description="DKIM selector (s=): the key is published at <selector>._domainkey.<domain>.",
+    )
+    dkim_private_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("EMAILQUEUE_DKIM_PRIVATE_KEY", "dkim_private_key"),
+        description="DKIM private key, PEM.",
+    )
+    dkim_private_key_file: str | None = Field(
+        None,
+        validation_alias=_env("EMAILQUEUE_DKIM_PRIVATE_KEY_FILE", "dkim_private_key_file"),
+        description="File holding the DKIM private key (a mounted Secret), instead of the variable.",
+    )
     max_deliveries: int = Field(
         5,
         ge=0,
@@ -239,10 +261,9 @@ class Settings(BaseSettings):
         parse_dsn(self.mailer_dsn.get_secret_value())  # raises ConfigError naming MAILER_DSN
         self.cipher()  # raises ConfigError naming EMAILQUEUE_PAYLOAD_KEYS
         self.limits()  # raises ConfigError naming the rate setting
+        self.dkim_signer()  # raises ConfigError naming the DKIM setting
         url = self.redis_url.get_secret_value()
         if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-            from .errors import ConfigError
-
             raise ConfigError(f"EMAILQUEUE_REDIS_URL must start with redis://, rediss:// or unix://: {redact_url(url)}")
         return self
 
@@ -256,6 +277,22 @@ class Settings(BaseSettings):
         queue_limit = parse_limit(self.rate_limit, "EMAILQUEUE_RATE_LIMIT") if self.rate_limit else None
         domains = parse_domain_limits(self.domain_rate_limits) if self.domain_rate_limits else {}
         return queue_limit, domains
+
+    def dkim_signer(self) -> DkimSigner | None:
+        """The DKIM signer, or ``None`` when ``EMAILQUEUE_DKIM_DOMAIN`` is unset."""
+        if not self.dkim_domain:
+            return None
+        if self.dkim_private_key is not None:
+            key = self.dkim_private_key.get_secret_value().encode()
+        elif self.dkim_private_key_file:
+            try:
+                with open(self.dkim_private_key_file, "rb") as fh:
+                    key = fh.read()
+            except OSError as exc:
+                raise ConfigError(f"EMAILQUEUE_DKIM_PRIVATE_KEY_FILE: cannot read it: {exc.strerror}") from None
+        else:
+            raise ConfigError("EMAILQUEUE_DKIM_DOMAIN is set: set EMAILQUEUE_DKIM_PRIVATE_KEY(_FILE) too")
+        return DkimSigner(self.dkim_domain, self.dkim_selector, key)
 
     def smtp_target(self) -> SmtpTarget:
         return parse_dsn(self.mailer_dsn.get_secret_value())
@@ -287,6 +324,8 @@ class Settings(BaseSettings):
             out.append(parts.password)
         if self.redis_password is not None:
             out.append(self.redis_password.get_secret_value())
+        if self.dkim_private_key is not None:
+            out.append(self.dkim_private_key.get_secret_value().strip())
         if self.payload_keys is not None:
             for item in self.payload_keys.get_secret_value().replace("\n", ",").split(","):
                 out.append(item.partition(":")[2].strip())
@@ -305,8 +344,6 @@ def env_name(field: str) -> str:
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with CLI ``overrides``; ``ConfigError`` names the setting."""
     from pydantic import ValidationError
-
-    from .errors import ConfigError
 
     given = {k: v for k, v in overrides.items() if v is not None}
     try:

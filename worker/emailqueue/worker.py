@@ -124,6 +124,7 @@ class Worker:
         self.pool = SmtpPool(settings.smtp_target(), settings.concurrency, timeout=settings.smtp_timeout_s)
         self.default_from = Address(email=settings.from_email, name=settings.from_name) if settings.from_email else None
         self.cipher = settings.cipher()
+        self.dkim = settings.dkim_signer()
         queue_limit, domain_limits = settings.limits()
         self.limiter = (
             RateLimiter(self.redis, settings.queue, queue_limit, domain_limits, settings.rate_pause_ms)
@@ -443,8 +444,9 @@ class Worker:
         started = time.perf_counter()
         try:
             envelope = build(email, self.default_from)
-            if work.suppressed:
-                envelope = Envelope(envelope.sender, recipients, envelope.data)
+            if work.suppressed or self.dkim is not None:
+                data = self.dkim.sign(envelope.data) if self.dkim is not None else envelope.data
+                envelope = Envelope(envelope.sender, recipients, data)
             result = await self.pool.send(envelope)
         except TransientDeliveryError as exc:
             if self.limiter is not None and is_slow_down(exc.code, str(exc)):
