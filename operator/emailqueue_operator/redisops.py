@@ -93,15 +93,16 @@ def client(url: str) -> Redis:
 
 
 async def ensure_stream(redis: Redis, queue: str) -> None:
-    """XGROUP CREATE <stream> workers 0 MKSTREAM; an existing group is fine.
+    """XGROUP CREATE <lane stream> workers 0 MKSTREAM for every lane; an existing group is fine.
 
     From id 0 rather than $: entries enqueued before the group existed are undelivered mail.
     """
-    try:
-        await redis.xgroup_create(QueueKeys(queue).stream, GROUP, id="0", mkstream=True)
-    except ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
+    for stream in QueueKeys(queue).streams:  # every priority lane
+        try:
+            await redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -297,7 +297,9 @@ def test_stop_workers_command(
     from emailqueue.cli import main
 
     workers = [spawn_worker(), spawn_worker()]
-    time.sleep(1.0)
+    # stop-workers stops the workers running when it is issued (like messenger:stop-workers)
+    wait_sync(lambda: all("consuming queue" in w.log() for w in workers), what="both workers running")
+    time.sleep(0.05)
     assert main(["stop-workers", "--redis-url", redis_server.url, "--queue", QUEUE]) == 0
     assert [w.wait(15) for w in workers] == [0, 0]
     assert all("stop-workers requested" in w.log() for w in workers)
@@ -554,3 +556,38 @@ async def test_dkim_signature_verifies(
     assert dkim.verify(data, dnsfunc=dns)
     tampered = data.replace(b"body 0", b"body 1")
     assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_high_priority_is_not_stuck_behind_a_bulk_backlog(
+    spawn_worker: Callable[..., WorkerProcess], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    sink.state.delay_s = 0.002
+    mailer.send_many([email(i, priority="bulk") for i in range(600)])
+    normal = mailer.send(email(700))
+    high = mailer.send(email(800, subject="your sign-in code", priority="high"))
+    assert rclient.xlen(K.lane_stream("bulk")) == 600 and rclient.xlen(K.lane_stream("high")) == 1
+    w = spawn_worker("--concurrency", "8")
+    wait_sync(lambda: sink.count() >= 602, timeout=60, what="everything delivered")
+    w.terminate()
+    assert w.wait() == 0
+    order = sink.delivered_ids()
+    assert order.index(high) < 8 + 8  # in the first read: lanes are read most urgent first
+    assert order.index(normal) < 8 + 8
+    assert all(rclient.xlen(s) == 0 for s in K.streams)
+
+
+async def test_lanes_survive_retries_and_count_in_stats(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis, redis_server: RedisServer
+) -> None:
+    grey = mailer.send(email(0, to="greylist@example.com", priority="high"))
+    mailer.send_many([email(i, priority="bulk") for i in range(1, 4)])
+    before = await stats_of(redis_server.url)
+    assert before.lanes == {"high": 1, "normal": 0, "bulk": 3} and before.backlog == 4
+    async with running_worker(settings_for()):
+        await wait_until(lambda: rclient.zcard(K.delayed) == 1, what="the greylisted retry")
+        [member] = rclient.zrange(K.delayed, 0, -1)
+        assert json.loads(member)["lane"] == "high"
+        await wait_until(lambda: sink.count() == 4, what="all delivered")
+    assert grey in sink.delivered_ids()
+    after = await stats_of(redis_server.url)
+    assert after.backlog == 0 and after.counters["sent"] == 4

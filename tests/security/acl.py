@@ -80,15 +80,18 @@ def worker_rule(queue: str) -> str:
     b = _base(queue)
     # failed needs read+write (~) although the worker only XADDs to it: keys passed to EVALSHA
     # are checked for read and write access.  It still cannot XRANGE it (command not granted).
-    keys = f"~{b}:stream ~{b}:delayed ~{b}:stats ~{b}:sent:* ~{b}:failed ~{b}:status:* ~{b}:suppressed %R~{b}:control"
+    keys = (
+        f"~{b}:stream ~{b}:stream:* ~{b}:delayed ~{b}:stats ~{b}:sent:* ~{b}:failed ~{b}:status:* "
+        f"~{b}:suppressed %R~{b}:control"
+    )
     return f"resetkeys resetchannels {keys} -@all " + " ".join(f"+{c}" for c in WORKER_COMMANDS)
 
 
 def producer_rule(queue: str) -> str:
     b = _base(queue)
-    keys = f"%W~{b}:stream %W~{b}:delayed ~{b}:stats %W~{b}:status:*"
+    keys = f"%W~{b}:stream %W~{b}:stream:* %W~{b}:delayed ~{b}:stats %W~{b}:status:*"
     root = f"resetkeys resetchannels {keys} -@all " + " ".join(f"+{c}" for c in PRODUCER_COMMANDS)
-    selectors = f"'(~{b}:stream ~{b}:delayed ~{b}:stats ~{b}:idem:* +eval)' '(~{b}:idem:* +get +set)'"
+    selectors = f"'(~{b}:stream ~{b}:stream:* ~{b}:delayed ~{b}:stats ~{b}:idem:* +eval)' '(~{b}:idem:* +get +set)'"
     return f"{root} clearselectors {selectors}"
 
 

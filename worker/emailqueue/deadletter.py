@@ -8,7 +8,7 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-from .keys import F_ENC, F_MID, F_PAYLOAD, F_VERSION, QueueKeys
+from .keys import F_ENC, F_LANE, F_MID, F_PAYLOAD, F_VERSION, QueueKeys
 from .scripts import REQUEUE_FAILED, flatten
 from .wire import fields_to_str
 
@@ -65,7 +65,8 @@ class DeadLetters:
         for letter in letters:
             fields = {k: letter.fields[k] for k in _REQUEUE_FIELDS if letter.fields.get(k)}
             result = await self._requeue(
-                keys=[self.keys.failed, self.keys.stream], args=[letter.failed_id, *flatten(fields)]
+                keys=[self.keys.failed, self.keys.lane_stream(letter.fields.get(F_LANE))],
+                args=[letter.failed_id, *flatten(fields)],
             )
             moved += result is not None
         return moved

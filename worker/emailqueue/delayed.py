@@ -12,6 +12,11 @@ from .scripts import PROMOTE_DUE
 PROMOTE_BATCH = 500
 
 
+def promote_keys(keys: QueueKeys) -> list[str]:
+    """KEYS of PROMOTE_DUE: delayed, then the normal, high and bulk lane streams."""
+    return [keys.delayed, keys.lane_stream("normal"), keys.lane_stream("high"), keys.lane_stream("bulk")]
+
+
 async def promote_due(redis: Redis, queue: str, *, now_ms: int | None = None, batch: int = PROMOTE_BATCH) -> int:
     """Atomically move every due member of ``delayed`` into ``stream``; return how many.
 
@@ -23,7 +28,7 @@ async def promote_due(redis: Redis, queue: str, *, now_ms: int | None = None, ba
     now = int(time.time() * 1000) if now_ms is None else now_ms
     total = 0
     while True:
-        moved = int(await script(keys=[keys.delayed, keys.stream], args=[now, batch]))
+        moved = int(await script(keys=promote_keys(keys), args=[now, batch]))
         total += moved
         if moved < batch:
             return total

@@ -20,6 +20,10 @@ F_ENC = "enc"
 F_ATTEMPTS = "attempts"  # delivery attempts already made (absent = 0)
 F_MID = "mid"  # message id, when the payload carries none (raw producers)
 F_FIRST_AT = "first_attempt_at"
+F_LANE = "lane"  # priority lane of an entry in the delayed set or a dead letter (absent = normal)
+
+# Priority lanes, most urgent first.  "normal" is the plain ``stream`` key.
+LANES = ("high", "normal", "bulk")
 
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -51,6 +55,15 @@ class QueueKeys:
     def stream(self) -> str:
         """Messages ready to send; XLEN = waiting + in flight."""
         return f"{self.base}:stream"
+
+    def lane_stream(self, lane: str | None) -> str:
+        """The stream of a priority lane: ``stream`` for normal, ``stream:high`` / ``stream:bulk``."""
+        return self.stream if lane in (None, "", "normal") else f"{self.base}:stream:{lane}"
+
+    @property
+    def streams(self) -> list[str]:
+        """Every lane's stream, most urgent first (what workers read and the autoscaler counts)."""
+        return [self.lane_stream(lane) for lane in LANES]
 
     @property
     def delayed(self) -> str:

@@ -23,7 +23,7 @@ import redis.asyncio as aredis
 
 from .crypto import PayloadCipher
 from .errors import InvalidEmail
-from .keys import QueueKeys, validate_queue_name
+from .keys import F_LANE, QueueKeys, validate_queue_name
 from .message import Email
 from .redisconn import async_client, sync_client, translated
 from .scripts import flatten
@@ -63,6 +63,7 @@ class _Prepared:
     fields: dict[str, str]
     due_ms: int | None  # None: ready now (stream); else score in the delayed set
     idempotency_key: str | None
+    lane: str  # priority lane: high, normal, bulk
 
 
 def _prepare(email: EmailLike, max_bytes: int, cipher: PayloadCipher | None) -> _Prepared:
@@ -76,7 +77,9 @@ def _prepare(email: EmailLike, max_bytes: int, cipher: PayloadCipher | None) -> 
         due = int(email.send_at.timestamp() * 1000)
         if due > time.time() * 1000:
             due_ms = due
-    return _Prepared(email.id, fields, due_ms, email.idempotency_key)
+    if email.priority != "normal" and due_ms is not None:
+        fields[F_LANE] = email.priority  # the promotion script routes it to its lane when due
+    return _Prepared(email.id, fields, due_ms, email.idempotency_key, email.priority)
 
 
 FROM_ENV: Final = "env"
@@ -108,7 +111,7 @@ class _Base:
         for item in items:
             member = json.dumps(item.fields, separators=(",", ":")) if item.due_ms is not None else ""
             if item.idempotency_key is not None:
-                target = self.keys.stream if item.due_ms is None else self.keys.delayed
+                target = self.keys.lane_stream(item.lane) if item.due_ms is None else self.keys.delayed
                 pipe.eval(
                     ENQUEUE_ONCE,
                     3,
@@ -122,7 +125,7 @@ class _Base:
                     *flatten(item.fields),
                 )
             elif item.due_ms is None:
-                pipe.xadd(self.keys.stream, item.fields)
+                pipe.xadd(self.keys.lane_stream(item.lane), item.fields)
                 plain += 1
             else:
                 pipe.zadd(self.keys.delayed, {member: item.due_ms})

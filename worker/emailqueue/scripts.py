@@ -63,14 +63,17 @@ for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return #ARGV / 2
 """
 
-# KEYS: delayed, stream.  ARGV: now (ms), max entries to move.
-# Moves due members (JSON objects of string fields) into the stream.
+# KEYS: delayed, stream (normal lane), stream:high, stream:bulk.  ARGV: now (ms), max entries.
+# Moves due members (JSON objects of string fields) into the stream of their lane.
 PROMOTE_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, member in ipairs(due) do
   local ok, obj = pcall(cjson.decode, member)
   local fields = {}
+  local target = KEYS[2]
   if ok and type(obj) == 'table' then
+    if obj['lane'] == 'high' and KEYS[3] then target = KEYS[3] end
+    if obj['lane'] == 'bulk' and KEYS[4] then target = KEYS[4] end
     for k, v in pairs(obj) do
       fields[#fields + 1] = tostring(k)
       fields[#fields + 1] = tostring(v)
@@ -78,7 +81,7 @@ for _, member in ipairs(due) do
   else
     fields = {'v', '?', 'payload', member}
   end
-  redis.call('XADD', KEYS[2], '*', unpack(fields))
+  redis.call('XADD', target, '*', unpack(fields))
   redis.call('ZREM', KEYS[1], member)
 end
 return #due

@@ -8,7 +8,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from .keys import GROUP, QueueKeys
+from .keys import GROUP, LANES, QueueKeys
 
 COUNTERS = (
     "enqueued",
@@ -46,6 +46,7 @@ class QueueStats:
     counters: dict[str, int] = field(default_factory=dict)
     consumers: list[ConsumerInfo] = field(default_factory=list)
     paused: bool = False
+    lanes: dict[str, int] = field(default_factory=dict)  # stream length (waiting + in flight) per lane
 
     @property
     def backlog(self) -> int:
@@ -62,24 +63,38 @@ async def read_queue_stats(redis: Redis, queue: str) -> QueueStats:
     """One pipelined round trip; a queue that does not exist yet reads as zeros."""
     keys = QueueKeys(queue)
     pipe = redis.pipeline(transaction=False)
-    pipe.xlen(keys.stream)
     pipe.zcard(keys.delayed)
     pipe.xlen(keys.failed)
     pipe.hgetall(keys.stats)
-    pipe.xinfo_consumers(keys.stream, GROUP)
     pipe.hexists(keys.control, "paused")
+    for stream in keys.streams:
+        pipe.xlen(stream)
+        pipe.xinfo_consumers(stream, GROUP)
     results = await pipe.execute(raise_on_error=False)
-    stream_len, delayed, failed, raw_counters, consumers_raw, paused = results
-    for value in (stream_len, delayed, failed, raw_counters):
+    delayed, failed, raw_counters, paused = results[:4]
+    for value in (delayed, failed, raw_counters):
         if isinstance(value, Exception):
             raise value
-    consumers: list[ConsumerInfo] = []
-    if isinstance(consumers_raw, ResponseError):
-        consumers_raw = []  # no stream or no group yet
-    elif isinstance(consumers_raw, Exception):
-        raise consumers_raw
-    for c in consumers_raw:
-        consumers.append(ConsumerInfo(name=_s(c["name"]), pending=int(c["pending"]), idle_ms=int(c["idle"])))
+    by_name: dict[str, ConsumerInfo] = {}
+    lanes: dict[str, int] = {}
+    stream_len = 0
+    for n, lane in enumerate(LANES):
+        length, consumers_raw = results[4 + 2 * n], results[5 + 2 * n]
+        if isinstance(length, Exception):
+            raise length
+        stream_len += int(length)
+        lanes[lane] = int(length)
+        if isinstance(consumers_raw, ResponseError):
+            continue  # no stream or no group yet
+        if isinstance(consumers_raw, Exception):
+            raise consumers_raw
+        for c in consumers_raw:
+            name = _s(c["name"])
+            seen = by_name.get(name)
+            pending = int(c["pending"]) + (seen.pending if seen else 0)
+            idle = min(int(c["idle"]), seen.idle_ms) if seen else int(c["idle"])
+            by_name[name] = ConsumerInfo(name=name, pending=pending, idle_ms=idle)
+    consumers = list(by_name.values())
     in_flight = sum(c.pending for c in consumers)
     counters = dict.fromkeys(COUNTERS, 0)
     for k, v in raw_counters.items():
@@ -93,6 +108,7 @@ async def read_queue_stats(redis: Redis, queue: str) -> QueueStats:
         counters=counters,
         consumers=consumers,
         paused=bool(paused) if not isinstance(paused, Exception) else False,
+        lanes=lanes,
     )
 
 

@@ -26,8 +26,9 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
+from .delayed import promote_keys
 from .errors import MalformedEntry, PermanentDeliveryError, TransientDeliveryError
-from .keys import F_ATTEMPTS, F_FIRST_AT, F_MID, GROUP, QueueKeys
+from .keys import F_ATTEMPTS, F_FIRST_AT, F_LANE, F_MID, GROUP, LANES, QueueKeys
 from .message import Address
 from .metrics import Metrics
 from .mime import Envelope, build
@@ -70,6 +71,7 @@ return removed
 @dataclass(slots=True)
 class _Work:
     entry_id: str
+    stream: str  # the lane's stream the entry was read from
     fields: dict[str, str]
     reclaimed: bool
     entry: Entry | None = None
@@ -136,7 +138,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._held_while_paused: list[tuple[str, dict[bytes, bytes]]] = []
+        self._held_while_paused: list[tuple[str, list[tuple[str, dict[bytes, bytes]]]]] = []
+        self._lane_of = {self.keys.lane_stream(lane): lane for lane in LANES}
         self._started_ms = int(time.time() * 1000)
         self._started = time.monotonic()
         self._stop_requested = 0.0
@@ -156,11 +159,12 @@ class Worker:
             self._slot_free.set()
 
     async def ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.keys.stream, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        for stream in self.keys.streams:
+            try:
+                await self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
 
     async def run(self, install_signal_handlers: bool = True) -> int:
         loop = asyncio.get_running_loop()
@@ -232,9 +236,10 @@ class Worker:
     async def _forget_self(self) -> None:
         """Leave the group if we hold nothing (entries we hold stay for reclaiming)."""
         try:
-            pending = await self.redis.xpending_range(self.keys.stream, GROUP, "-", "+", 1, consumername=self.consumer)
-            if not pending:
-                await self.redis.xgroup_delconsumer(self.keys.stream, GROUP, self.consumer)
+            for stream in self.keys.streams:
+                pending = await self.redis.xpending_range(stream, GROUP, "-", "+", 1, consumername=self.consumer)
+                if not pending:
+                    await self.redis.xgroup_delconsumer(stream, GROUP, self.consumer)
         except (RedisError, OSError):
             pass
 
@@ -267,15 +272,17 @@ class Worker:
                 continue
             if self._held_while_paused:  # read just as the pause began: deliver them now
                 held, self._held_while_paused = self._held_while_paused, []
-                await self._dispatch(held, reclaimed=False)
+                for held_stream, held_entries in held:
+                    await self._dispatch(held_stream, held_entries, reclaimed=False)
                 continue
             if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
             try:
+                # every lane in one call, most urgent first; COUNT applies per lane
                 reply = await self.redis.xreadgroup(
-                    GROUP, self.consumer, {self.keys.stream: ">"}, count=free, block=READ_BLOCK_MS
+                    GROUP, self.consumer, dict.fromkeys(self.keys.streams, ">"), count=free, block=READ_BLOCK_MS
                 )
                 delay = 0.1
                 self.state.redis_ok = True
@@ -292,52 +299,62 @@ class Worker:
                 delay = min(delay * 2, 5.0)
                 continue
             batches = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply or [])
-            for _stream, entries in batches:
+            for stream_name, entries in batches:
+                stream = _s(stream_name)
                 got = [(_s(eid), raw) for eid, raw in entries]
                 if self.state.paused:  # the pause began during the blocking read: hold them
-                    self._held_while_paused.extend(got)
+                    self._held_while_paused.append((stream, got))
                 else:
-                    await self._dispatch(got, reclaimed=False)
+                    await self._dispatch(stream, got, reclaimed=False)
 
     async def _reclaim_loop(self) -> None:
         every = max(min(self.settings.claim_idle_ms / 4000, 30.0), 0.1)
         while not self._stopping.is_set():
             await self._sleep(every)
-            cursor = "0-0"
             try:
-                while not self._stopping.is_set() and self._free() > 0 and not self.state.paused:
-                    reply = await self.redis.xautoclaim(
-                        self.keys.stream, GROUP, self.consumer, self.settings.claim_idle_ms, cursor, count=self._free()
-                    )
-                    cursor, entries = _s(reply[0]), reply[1]
-                    live = [(_s(eid), raw) for eid, raw in entries if raw is not None]
-                    if live:
-                        log.info("reclaimed %d entries from dead or slow consumers", len(live))
-                        self.metrics.reclaimed.labels(self.settings.queue).inc(len(live))
-                        await self.redis.hincrby(self.keys.stats, "reclaimed", len(live))
-                        await self._dispatch(live, reclaimed=True, deliveries=await self._delivery_counts(live))
-                    if cursor == "0-0":
-                        break
+                for stream in self.keys.streams:
+                    await self._reclaim(stream)
             except (RedisError, OSError) as exc:
                 log.debug("reclaim pass failed: %s", exc)
 
-    async def _delivery_counts(self, entries: list[tuple[str, dict[bytes, bytes]]]) -> dict[str, int]:
+    async def _reclaim(self, stream: str) -> None:
+        cursor = "0-0"
+        while not self._stopping.is_set() and self._free() > 0 and not self.state.paused:
+            reply = await self.redis.xautoclaim(
+                stream, GROUP, self.consumer, self.settings.claim_idle_ms, cursor, count=self._free()
+            )
+            cursor, entries = _s(reply[0]), reply[1]
+            live = [(_s(eid), raw) for eid, raw in entries if raw is not None]
+            if live:
+                log.info("reclaimed %d entries from dead or slow consumers", len(live))
+                self.metrics.reclaimed.labels(self.settings.queue).inc(len(live))
+                await self.redis.hincrby(self.keys.stats, "reclaimed", len(live))
+                counts = await self._delivery_counts(stream, live)
+                await self._dispatch(stream, live, reclaimed=True, deliveries=counts)
+            if cursor == "0-0":
+                return
+
+    async def _delivery_counts(self, stream: str, entries: list[tuple[str, dict[bytes, bytes]]]) -> dict[str, int]:
         """How often each reclaimed entry has been handed out (XAUTOCLAIM counts each claim)."""
         pipe = self.redis.pipeline(transaction=False)
         for entry_id, _ in entries:
-            pipe.xpending_range(self.keys.stream, GROUP, min=entry_id, max=entry_id, count=1)
+            pipe.xpending_range(stream, GROUP, min=entry_id, max=entry_id, count=1)
         counts: dict[str, int] = {}
         for (entry_id, _), rows in zip(entries, await pipe.execute(), strict=True):
             counts[entry_id] = int(rows[0]["times_delivered"]) if rows else 0
         return counts
 
     async def _dispatch(
-        self, entries: list[tuple[str, dict[bytes, bytes]]], reclaimed: bool, deliveries: dict[str, int] | None = None
+        self,
+        stream: str,
+        entries: list[tuple[str, dict[bytes, bytes]]],
+        reclaimed: bool,
+        deliveries: dict[str, int] | None = None,
     ) -> None:
         works: list[_Work] = []
         limit = self.settings.max_deliveries
         for entry_id, raw in entries:
-            work = _Work(entry_id, {}, reclaimed)
+            work = _Work(entry_id, stream, {}, reclaimed)
             try:
                 work.fields = fields_to_str(cast(Mapping[bytes | str, bytes | str], raw))
                 work.entry = decode(work.fields, entry_id, self.cipher)
@@ -427,7 +444,7 @@ class Worker:
         if work.duplicate:
             log.info("message %s was already sent; dropping the redelivered entry", email.id)
             self.metrics.duplicates.labels(self.settings.queue).inc()
-            await self._settle(DISCARD, [self.keys.stream, self.keys.stats], [work.entry_id, "duplicates_suppressed"])
+            await self._settle(DISCARD, [work.stream, self.keys.stats], [work.entry_id, "duplicates_suppressed"])
             return
         attempt = work.entry.attempts + 1
         recipients = email.recipients()
@@ -475,7 +492,7 @@ class Worker:
         log.debug("sent %s to %s: %s", email.id, ", ".join(email.recipients()), result.reply)
         await self._settle(
             COMPLETE,
-            [self.keys.stream, self.keys.stats, self.keys.sent_marker(email.id)],
+            [work.stream, self.keys.stats, self.keys.sent_marker(email.id)],
             [work.entry_id, self.settings.sent_marker_ttl_s, str(int(time.time()))],
             status=(
                 email.id,
@@ -508,13 +525,13 @@ class Worker:
     async def _defer(self, work: _Work, delay_ms: int, why: str) -> None:
         """Back to the delayed set without counting an attempt (rate limits, slow-down)."""
         assert work.entry is not None
-        member = dict(work.fields)
+        member = self._member(work)
         member[F_ATTEMPTS] = str(work.entry.attempts)
         member[F_MID] = work.entry.email.id
         due = int(time.time() * 1000) + delay_ms
         await self._settle(
             RETRY_LATER,
-            [self.keys.stream, self.keys.delayed, self.keys.stats],
+            [work.stream, self.keys.delayed, self.keys.stats],
             [work.entry_id, due, json.dumps(member, separators=(",", ":")), "rate_limited"],
             status=(
                 work.entry.email.id,
@@ -541,7 +558,7 @@ class Worker:
     async def _retry_later(self, work: _Work, attempt: int, exc: TransientDeliveryError) -> None:
         delay = backoff_ms(attempt, self.policy)
         assert work.entry is not None
-        member = dict(work.fields)
+        member = self._member(work)
         member[F_ATTEMPTS] = str(attempt)
         member[F_MID] = work.entry.email.id
         member.setdefault(F_FIRST_AT, now_iso())
@@ -551,7 +568,7 @@ class Worker:
         due = int(time.time() * 1000) + delay
         await self._settle(
             RETRY_LATER,
-            [self.keys.stream, self.keys.delayed, self.keys.stats],
+            [work.stream, self.keys.delayed, self.keys.stats],
             [work.entry_id, due, json.dumps(member, separators=(",", ":")), "retried"],
             status=(
                 work.entry.email.id,
@@ -564,9 +581,17 @@ class Worker:
             ),
         )
 
+    def _member(self, work: _Work) -> dict[str, str]:
+        """The entry's fields for the delayed set, with its lane so that promotion puts it back there."""
+        member = dict(work.fields)
+        lane = self._lane_of.get(work.stream, "normal")
+        if lane != "normal":
+            member[F_LANE] = lane
+        return member
+
     async def _dead_letter(self, work: _Work, reason: str, error: str, code: int | None, attempts: int) -> None:
         mid = work.entry.email.id if work.entry is not None else message_id_of(work.fields, work.entry_id)
-        record = {k: v for k, v in work.fields.items() if k not in ("last_error",)}
+        record = {k: v for k, v in self._member(work).items() if k not in ("last_error",)}
         record.update(
             {
                 F_MID: mid,
@@ -584,7 +609,7 @@ class Worker:
         self.metrics.failed.labels(self.settings.queue, reason).inc()
         await self._settle(
             DEAD_LETTER,
-            [self.keys.stream, self.keys.failed, self.keys.stats],
+            [work.stream, self.keys.failed, self.keys.stats],
             [work.entry_id, counter, *flatten(record)],
             status=(
                 mid,
@@ -638,7 +663,7 @@ class Worker:
             self.request_stop(f"memory limit {s.memory_limit_mb} MB reached")
 
     async def _promote_loop(self) -> None:
-        keys = [self.keys.delayed, self.keys.stream]
+        keys = promote_keys(self.keys)
         while not self._stopping.is_set():
             try:
                 await self.scripts.promote_due(keys=keys, args=[int(time.time() * 1000), 500])
@@ -654,11 +679,13 @@ class Worker:
             self._check_limits()
             try:
                 pipe = self.redis.pipeline(transaction=False)
-                pipe.xlen(self.keys.stream)
                 pipe.zcard(self.keys.delayed)
                 pipe.xlen(self.keys.failed)
                 pipe.hmget(self.keys.control, ["stop_at", "paused"])
-                backlog, delayed, failed, (stop_at, paused) = await pipe.execute()
+                for stream in self.keys.streams:
+                    pipe.xlen(stream)
+                delayed, failed, (stop_at, paused), *lane_lengths = await pipe.execute()
+                backlog = sum(lane_lengths)
                 if bool(paused) != self.state.paused:
                     self.state.paused = bool(paused)
                     log.info("queue %r %s", q, "paused: not taking new messages" if paused else "resumed")
@@ -669,7 +696,9 @@ class Worker:
                     self.request_stop("stop-workers requested")
                 if time.monotonic() - last_gc > CONSUMER_GC_EVERY_S:
                     last_gc = time.monotonic()
-                    removed = await self._gc(keys=[self.keys.stream], args=[CONSUMER_GC_IDLE_MS, self.consumer])
+                    removed = 0
+                    for stream in self.keys.streams:
+                        removed += await self._gc(keys=[stream], args=[CONSUMER_GC_IDLE_MS, self.consumer])
                     if removed:
                         log.info("removed %d idle consumers that held nothing", removed)
             except (RedisError, OSError):

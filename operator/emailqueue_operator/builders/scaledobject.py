@@ -3,7 +3,8 @@
 The trigger is ``redis-streams`` in stream-length mode (no ``consumerGroup``): workers XACK
 *and* XDEL each entry, so XLEN counts waiting + in-flight messages. That wakes workers from
 zero on a single message and returns to zero once drained. docs/autoscaling.md explains why
-pending-count and lag modes do not. KEDA reads every metadata value as a string.
+pending-count and lag modes do not. KEDA reads every metadata value as a string.  There is
+one trigger per priority lane (high, normal, bulk streams): any lane wakes the workers.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ KEDA_API_VERSION = "keda.sh/v1alpha1"
 FALLBACK_FAILURE_THRESHOLD = 3
 
 
-def trigger_metadata(eq: EmailQueue, endpoint: RedisEndpoint) -> dict[str, str]:
+#: One trigger per priority lane (normal first); KEDA scales to the largest of their demands.
+LANE_TRIGGERS = (("backlog", "normal"), ("backlog-high", "high"), ("backlog-bulk", "bulk"))
+
+
+def trigger_metadata(eq: EmailQueue, endpoint: RedisEndpoint, lane: str = "normal") -> dict[str, str]:
     scaling = eq.spec.autoscaling
     return {
         "address": endpoint.address,
-        "stream": QueueKeys(eq.queue).stream,
+        "stream": QueueKeys(eq.queue).lane_stream(lane),
         "streamLength": str(eq.spec.worker.backlog_per_replica),
         "activationLagCount": str(scaling.activation_backlog),
         "databaseIndex": str(endpoint.db),
@@ -35,13 +40,16 @@ def trigger_metadata(eq: EmailQueue, endpoint: RedisEndpoint) -> dict[str, str]:
 def scaled_object(eq: EmailQueue, endpoint: RedisEndpoint) -> dict[str, Any]:
     scaling = eq.spec.autoscaling
     worker = eq.spec.worker
-    trigger: dict[str, Any] = {
-        "type": "redis-streams",
-        "name": "backlog",
-        "metadata": trigger_metadata(eq, endpoint),
-    }
-    if endpoint.password_ref is not None:
-        trigger["authenticationRef"] = {"name": worker_name(eq), "kind": "TriggerAuthentication"}
+    triggers: list[dict[str, Any]] = []
+    for name, lane in LANE_TRIGGERS:
+        trigger: dict[str, Any] = {
+            "type": "redis-streams",
+            "name": name,
+            "metadata": trigger_metadata(eq, endpoint, lane),
+        }
+        if endpoint.password_ref is not None:
+            trigger["authenticationRef"] = {"name": worker_name(eq), "kind": "TriggerAuthentication"}
+        triggers.append(trigger)
     return {
         "apiVersion": KEDA_API_VERSION,
         "kind": "ScaledObject",
@@ -61,7 +69,7 @@ def scaled_object(eq: EmailQueue, endpoint: RedisEndpoint) -> dict[str, Any]:
                     },
                 },
             },
-            "triggers": [trigger],
+            "triggers": triggers,
         },
     }
 
