@@ -40,6 +40,19 @@ lint: $(STAMP) ## ruff, mypy --strict, and the cluster lint (hack/lint-cluster.s
 lint-cluster: $(STAMP) ## hadolint, shellcheck, yamllint, helm lint, kubernetes-validate, checkov, CRD copies
 	hack/lint-cluster.sh
 
+.PHONY: dashboard
+dashboard: $(STAMP) ## the web dashboard on http://127.0.0.1:8000 (EMAILQUEUE_REDIS_URL, EMAILQUEUE_DASHBOARD_TOKEN)
+	$(PY) -m emailqueue dashboard
+
+.PHONY: screenshots
+screenshots: $(STAMP) ## retake the dashboard screenshots in docs/img/ (needs /usr/bin/chromium)
+	$(PY) -m tests.dashboard.screenshots
+
+.PHONY: bench
+bench: $(STAMP) ## benchmarks vs Celery, arq and a bare asyncio loop (BENCH_ARGS=--quick); needs /usr/sbin/smtp-sink
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 .PHONY: soak
 soak: $(STAMP) ## the 100k-message chaos soak (kills workers, restarts Redis, breaks SMTP; counts every id)
 	$(PY) -m tests.soak --n 100000 --rate 800

@@ -32,6 +32,6 @@ compile() {
 # Build-time only (the wheel is built without build isolation, from pinned tools).
 compile requirements/build.txt requirements/build.in
 # The worker image: the package, uvloop, and aiosmtpd for `emailqueue sink`.
-compile requirements/worker.txt pyproject.toml requirements/worker.in --extra speed
+compile requirements/worker.txt pyproject.toml requirements/worker.in --extra speed --extra dashboard --extra dkim
 # The operator image: the package with kopf and the Kubernetes client.
 compile requirements/operator.txt pyproject.toml --extra operator

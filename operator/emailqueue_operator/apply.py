@@ -161,3 +161,12 @@ async def apply_children(kube: Kube, objs: list[Obj], owner: Mapping[str, Any]) 
 async def delete_children(kube: Kube, namespace: str, refs: list[tuple[str, str, str]]) -> None:
     for api_version, kind, name in refs:
         await kube.delete(api_version, kind, namespace, name)
+
+
+async def delete_owned_children(kube: Kube, namespace: str, owner_uid: str, refs: list[tuple[str, str, str]]) -> None:
+    """Delete each child that exists and is owned by ``owner_uid``; leave anything else alone."""
+    for api_version, kind, name in refs:
+        obj = await kube.get(api_version, kind, namespace, name)
+        owners = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+        if any(ref.get("uid") == owner_uid for ref in owners):
+            await kube.delete(api_version, kind, namespace, name)

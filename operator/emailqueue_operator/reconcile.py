@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emailqueue.keys import QueueKeys
-from emailqueue_operator.apply import ApiError, Kube, apply_children, delete_children
+from emailqueue_operator.apply import ApiError, Kube, apply_children, delete_children, delete_owned_children
 from emailqueue_operator.builders import RenderContext, render
 from emailqueue_operator.builders.common import redis_name, worker_name
 from emailqueue_operator.builders.scaledobject import KEDA_API_VERSION
@@ -66,6 +66,7 @@ async def reconcile(body: Body, cfg: OperatorConfig, logger: logging.Logger | lo
         children = render(eq, _context(eq, redis, keda, cfg))
         await apply_children(kube, children.core, body)
         await delete_children(kube, eq.namespace, children.absent)
+        await delete_owned_children(kube, eq.namespace, eq.uid, children.owned_absent)
         report = await visit(redis.url, eq.queue, ensure=True, promote=False)
         if report.error is None and children.autoscaling:
             await apply_children(kube, children.autoscaling, body)

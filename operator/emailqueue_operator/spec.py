@@ -171,6 +171,37 @@ class NetworkPolicy(_Model):
     enabled: bool = True
 
 
+class TokenSecretRef(SecretKeyRef):
+    key: str = Field("token", min_length=1)
+
+
+class SecretRef(_Model):
+    """A whole Secret in the EmailQueue's namespace."""
+
+    name: str = Field(min_length=1)
+
+
+def _dashboard_resources() -> Resources:
+    return Resources(requests={"cpu": "20m", "memory": "64Mi"}, limits={"memory": "192Mi"})
+
+
+class Dashboard(_Model):
+    enabled: bool = False
+    read_only: bool = False
+    token_secret_ref: TokenSecretRef | None = None
+    basic_auth_secret_ref: SecretRef | None = None
+    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    resources: Resources = Field(default_factory=_dashboard_resources)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Dashboard:
+        if self.enabled and self.token_secret_ref is None and self.basic_auth_secret_ref is None:
+            raise ValueError(
+                "spec.dashboard.enabled needs spec.dashboard.tokenSecretRef or spec.dashboard.basicAuthSecretRef"
+            )
+        return self
+
+
 class EmailQueueSpec(_Model):
     queue: str | None = None
     redis: Redis
@@ -179,6 +210,7 @@ class EmailQueueSpec(_Model):
     retry: Retry = Field(default_factory=Retry)
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
+    dashboard: Dashboard = Field(default_factory=Dashboard)
 
     @model_validator(mode="after")
     def _check(self) -> EmailQueueSpec:

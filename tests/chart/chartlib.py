@@ -137,11 +137,29 @@ def validate_servicemonitor(obj: Obj) -> list[str]:
     return errors
 
 
+def validate_prometheusrule(obj: Obj) -> list[str]:
+    """The Prometheus Operator's PrometheusRule, by hand: groups of named rules with an expression."""
+    errors = []
+    groups = obj.get("spec", {}).get("groups") or []
+    if not groups:
+        errors.append("spec.groups is empty")
+    for group in groups:
+        if not group.get("name") or not group.get("rules"):
+            errors.append(f"group {group.get('name')!r} needs a name and rules")
+        for rule in group.get("rules", []):
+            unknown = set(rule) - {"alert", "record", "expr", "for", "labels", "annotations"}
+            if unknown or not rule.get("expr") or not (rule.get("alert") or rule.get("record")):
+                errors.append(f"rule {rule.get('alert') or rule.get('record')!r}: fields {sorted(rule)}")
+    return errors
+
+
 def validate(obj: Obj) -> list[str]:
     """Errors of one object: Kubernetes' own schema (strict: unknown fields are errors) for
     built-in kinds, the CRD for EmailQueues. An empty list means valid."""
     if obj["apiVersion"].startswith("emailqueue.dev/"):
         return validate_emailqueue(obj)
+    if obj["kind"] == "PrometheusRule":
+        return validate_prometheusrule(obj)
     if obj["apiVersion"].startswith("monitoring.coreos.com/"):
         return validate_servicemonitor(obj)
     try:

@@ -266,7 +266,7 @@ def test_all_options_service_account_metrics_and_monitor(all_options: Rendered) 
     assert service["spec"]["ports"] == [{"name": "http", "port": 9191, "targetPort": "health", "protocol": "TCP"}]
     pod_labels = all_options.one("Deployment")["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
-    monitor = all_options.one("ServiceMonitor")
+    (monitor,) = [m for m in all_options.of_kind("ServiceMonitor") if m["metadata"]["name"] == "mail-operator"]
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["endpoints"] == [

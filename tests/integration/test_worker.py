@@ -528,9 +528,7 @@ async def test_slow_down_reply_pauses_without_burning_retries(
     assert status is not None and status.state == "sent" and status.fields["attempt"] == "1"
 
 
-async def test_dkim_signature_verifies(
-    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink
-) -> None:
+async def test_dkim_signature_verifies(settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink) -> None:
     import base64
 
     import dkim
@@ -538,10 +536,12 @@ async def test_dkim_signature_verifies(
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                            serialization.NoEncryption()).decode()
-    public = base64.b64encode(key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    ).decode()
+    public = base64.b64encode(
+        key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
     mailer.send(email(0, **{"from": "shop@example.com", "subject": "signed ✓"}))
     async with running_worker(settings_for(dkim_domain="example.com", dkim_selector="sel1", dkim_private_key=pem)):
         await wait_until(lambda: sink.count() == 1, what="signed delivery")

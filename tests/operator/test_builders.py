@@ -124,12 +124,14 @@ def test_child_sets_per_branch() -> None:
         "NetworkPolicy",
         "ServiceAccount",
         "Deployment",
+        "Service",
         "PodDisruptionBudget",
     ]
     external = make_eq(EXTERNAL)
     assert [o["kind"] for o in render(external, _ctx(external)).core] == [
         "ServiceAccount",
         "Deployment",
+        "Service",
         "PodDisruptionBudget",
     ]
     children = render(external, _ctx(external))

@@ -25,6 +25,7 @@ NS = "default"
 EQ_PATH = f"/apis/emailqueue.dev/v1alpha1/namespaces/{NS}/emailqueues"
 WORKER_CHILDREN = [
     ("apps/v1/deployments", "mail-worker"),
+    ("v1/services", "mail-worker"),
     ("v1/serviceaccounts", "mail-worker"),
     ("policy/v1/poddisruptionbudgets", "mail-worker"),
 ]

@@ -28,10 +28,11 @@ WORKER_COMMANDS = (
     "hset",  # message status (sending), in the batch pipeline; scripts: status, suppression
     "expire",  # message status TTL
     "set",  # idempotency marker sent:<id> (with EX)
-    "exists",  # is the marker there? (duplicate suppression)
+    "mget",  # the sent markers of a batch (duplicate suppression)
     "evalsha",  # the settlement/promotion/GC scripts
     "script|load",  # after a Redis restart the script cache is empty: NOSCRIPT -> SCRIPT LOAD
     "ping",  # /readyz and the client's health check
+    "info",  # INFO memory every 10 s: emailqueue_redis_used_memory_bytes / maxmemory_bytes
     "client|setinfo",  # redis-py announces its name/version on connect (denial is ignored, but logged by ACL LOG)
 )
 
@@ -84,7 +85,9 @@ def worker_rule(queue: str) -> str:
         f"~{b}:stream ~{b}:stream:* ~{b}:delayed ~{b}:stats ~{b}:sent:* ~{b}:failed ~{b}:status:* "
         f"~{b}:suppressed %R~{b}:control"
     )
-    return f"resetkeys resetchannels {keys} -@all " + " ".join(f"+{c}" for c in WORKER_COMMANDS)
+    root = f"resetkeys resetchannels {keys} -@all " + " ".join(f"+{c}" for c in WORKER_COMMANDS)
+    # XRANGE ... COUNT 1 on the lanes only (the oldest entry's age for the metrics): never on failed
+    return f"{root} clearselectors '(%R~{b}:stream %R~{b}:stream:* +xrange)'"
 
 
 def producer_rule(queue: str) -> str:

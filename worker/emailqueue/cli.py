@@ -412,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     sk.add_argument("--quiet", action="store_true")
     sk.set_defaults(func=cmd_sink)
 
+    from .dashboard.command import add_parser as add_dashboard_parser
+
+    add_dashboard_parser(sub)
+
     d = sub.add_parser("demo", help="run the whole thing locally: Redis, SMTP sink, two workers, a batch")
     d.add_argument("--count", type=int, default=200)
     d.add_argument("--keep", action="store_true", help="keep Redis and the sink running until Ctrl-C")

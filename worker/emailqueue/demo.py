@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -62,6 +63,14 @@ def run_demo(count: int = 200, keep: bool = False) -> int:
             )
             for port in ports
         ]
+        dash_port, dash_token = free_port(), secrets.token_urlsafe(16)
+        dashboard = subprocess.Popen(
+            [sys.executable, "-m", "emailqueue", "dashboard", "--port", str(dash_port), "--queue", "demo"],
+            env={**os.environ, "EMAILQUEUE_REDIS_URL": server.url, "EMAILQUEUE_DASHBOARD_TOKEN": dash_token},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _say(f"  dashboard  http://127.0.0.1:{dash_port}/  (token {dash_token}; `emailqueue demo --keep` keeps it up)")
         _say(
             f"  workers    pids {', '.join(str(w.pid) for w in workers)}; metrics on "
             + ", ".join(f"http://127.0.0.1:{p}/metrics" for p in ports)
@@ -107,7 +116,12 @@ def run_demo(count: int = 200, keep: bool = False) -> int:
                 pass
         for w in workers:
             w.send_signal(signal.SIGTERM)
+        dashboard.send_signal(signal.SIGTERM)
         codes = [w.wait(30) for w in workers]
+        try:
+            dashboard.wait(10)
+        except subprocess.TimeoutExpired:
+            dashboard.kill()
         _say(f"\nworkers stopped with exit codes {codes}; Redis and the sink shut down")
         delivered = len(set(sink.delivered_ids()))
         if not ok or any(codes) or delivered != count + 1:

@@ -42,6 +42,19 @@ class Metrics:
         self.dead_letters = Gauge(
             "emailqueue_dead_letters", "Entries in the failed stream", labels, registry=self.registry
         )
+        self.oldest_age = Gauge(
+            "emailqueue_oldest_message_age_seconds",
+            "Age of the oldest outstanding entry (any lane)",
+            labels,
+            registry=self.registry,
+        )
+        self.paused = Gauge("emailqueue_paused", "1 while the queue is paused", labels, registry=self.registry)
+        self.redis_used = Gauge(
+            "emailqueue_redis_used_memory_bytes", "Redis used_memory", labels, registry=self.registry
+        )
+        self.redis_max = Gauge(
+            "emailqueue_redis_maxmemory_bytes", "Redis maxmemory (0 = no limit)", labels, registry=self.registry
+        )
         self.queue = queue
 
     def render(self) -> bytes:

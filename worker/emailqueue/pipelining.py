@@ -81,15 +81,23 @@ class ReplyReader(asyncio.Protocol):
             self._waiter.set_result(None)
 
     async def read(self, timeout: float) -> SMTPResponse:  # noqa: ASYNC109 - one deadline per reply, like aiosmtplib
-        while not self._replies:
-            if self._error is not None:
-                raise self._error
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.wait_for(self._waiter, timeout)
-            except TimeoutError:
-                raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from None
+        if self._replies:
+            return self._replies.popleft()
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(timeout, self._time_out)  # cheaper than asyncio.wait_for per reply
+        try:
+            while not self._replies:
+                if self._error is not None:
+                    raise self._error
+                self._waiter = loop.create_future()
+                await self._waiter
+        finally:
+            timer.cancel()
         return self._replies.popleft()
+
+    def _time_out(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response"))
 
     def write(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():

@@ -21,6 +21,7 @@ _PIPELINE_PREFIX = re.compile(r"^Command # \d+ \(.*?\) of pipeline caused error:
 
 def async_client(url: str, **kwargs: Any) -> aredis.Redis:
     """An asyncio client; replies stay bytes so one non-UTF-8 entry cannot break a batch."""
+    kwargs.setdefault("max_connections", 64)  # bounded: the worker pipelines, it needs few connections
     return aredis.Redis.from_url(url, decode_responses=False, health_check_interval=30, **kwargs)
 
 

@@ -17,12 +17,20 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-# KEYS: stream, stats, sent-marker.  ARGV: entry id, marker ttl (s), marker value.
+# KEYS: stream, stats, sent-marker[, status].  ARGV: entry id, marker ttl (s), marker value,
+# send time (us)[, status ttl (s), then status field/value pairs].
 COMPLETE = """
 local acked = redis.call('XACK', KEYS[1], 'workers', ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[3], 'EX', tonumber(ARGV[2]))
-if acked == 1 then redis.call('HINCRBY', KEYS[2], 'sent', 1) end
+if acked == 1 then
+  redis.call('HINCRBY', KEYS[2], 'sent', 1)
+  if ARGV[4] then redis.call('HINCRBY', KEYS[2], 'send_us', tonumber(ARGV[4])) end
+end
+if KEYS[4] then
+  for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1]) end
+  redis.call('EXPIRE', KEYS[4], tonumber(ARGV[5]))
+end
 return acked
 """
 

@@ -8,7 +8,7 @@ worker pays one Redis round trip per batch instead of one per email.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -22,7 +22,7 @@ class _Item:
     sha: str
     keys: list[str]
     args: list[Any]
-    done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[Any] | None  # None: fire and forget (best-effort writes such as status)
 
 
 class Settler:
@@ -31,6 +31,7 @@ class Settler:
     def __init__(self, redis: Redis, sources: list[str]) -> None:
         self.redis = redis
         self._sources = {_sha(src): src for src in sources}
+        self._shas = {src: sha for sha, src in self._sources.items()}
         self._pending: list[_Item] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -43,15 +44,20 @@ class Settler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         for item in self._pending:
-            if not item.done.done():
+            if item.done is not None and not item.done.done():
                 item.done.set_exception(RedisError("worker stopped before the outcome was recorded"))
 
     async def submit(self, source: str, keys: list[str], args: list[Any]) -> Any:
         """Run one script as part of the next batch; raises what Redis raised for it."""
-        item = _Item(_sha(source), keys, args)
-        self._pending.append(item)
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Item(self._shas[source], keys, args, done))
         self._wake.set()
-        return await item.done
+        return await done
+
+    def post(self, source: str, keys: list[str], args: list[Any]) -> None:
+        """Run a script in the next batch without waiting for it (best effort, errors dropped)."""
+        self._pending.append(_Item(self._shas[source], keys, args, None))
+        self._wake.set()
 
     async def _run(self) -> None:
         while True:
@@ -66,11 +72,11 @@ class Settler:
             results = await self._execute(batch)
         except (RedisError, OSError) as exc:
             for item in batch:
-                if not item.done.done():
+                if item.done is not None and not item.done.done():
                     item.done.set_exception(exc)
             return
         for item, result in zip(batch, results, strict=True):
-            if item.done.done():
+            if item.done is None or item.done.done():
                 continue
             if isinstance(result, Exception):
                 item.done.set_exception(result)

@@ -21,6 +21,15 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 return 1
 """
 
+# KEYS: status keys of a batch.  ARGV: ttl (s), now, consumer, then one attempt number per key.
+MARK_SENDING = """
+for i, key in ipairs(KEYS) do
+  redis.call('HSET', key, 'state', 'sending', 'attempt', ARGV[3 + i], 'updated_at', ARGV[2], 'consumer', ARGV[3])
+  redis.call('EXPIRE', key, tonumber(ARGV[1]))
+end
+return #KEYS
+"""
+
 STATES = ("queued", "sending", "retrying", "sent", "failed", "suppressed")
 
 

@@ -39,7 +39,7 @@ from .scripts import COMPLETE, DEAD_LETTER, DISCARD, RETRY_LATER, SUPPRESS, Scri
 from .sender import SmtpPool
 from .settings import Settings
 from .settle import Settler
-from .status import SET_STATUS
+from .status import MARK_SENDING, SET_STATUS
 from .wire import Entry, decode, fields_to_str, message_id_of
 
 log = logging.getLogger("emailqueue.worker")
@@ -116,6 +116,7 @@ class Worker:
         self.scripts = Scripts(self.redis)
         self.settler = Settler(self.redis, [COMPLETE, DISCARD, RETRY_LATER, DEAD_LETTER, SUPPRESS, SET_STATUS])
         self._gc = self.redis.register_script(_GC_CONSUMERS)
+        self._sending_sha = self.redis.register_script(MARK_SENDING).sha
         self.policy = RetryPolicy(
             max_retries=settings.max_retries,
             delay_ms=settings.retry_delay_ms,
@@ -227,6 +228,7 @@ class Worker:
             self._check_limits()
             try:
                 await self.ensure_group()
+                await self.redis.script_load(MARK_SENDING)
                 return
             except (RedisError, OSError) as exc:
                 log.warning("Redis at %s not reachable (%s); retrying", self.settings.redis_display(), exc)
@@ -380,48 +382,46 @@ class Worker:
             task.add_done_callback(self._task_done)
 
     async def _mark_duplicates(self, works: list[_Work]) -> None:
-        """One round trip per batch: already-sent messages, and suppressed recipients."""
+        """One round trip, three commands per batch whatever its size: sent markers (MGET),
+        suppressed recipients (one HMGET), and the "sending" status of each message (one script)."""
         ids = [w for w in works if w.entry is not None]
         if not ids:
             return
+        emails = [w.entry.email for w in ids if w.entry is not None]
+        rcpts = sorted({r for e in emails for r in e.recipients()})
         check_suppressed = self.settings.suppress_hard_bounces
         pipe = self.redis.pipeline(transaction=False)
-        for w in ids:
-            assert w.entry is not None
-            pipe.exists(self.keys.sent_marker(w.entry.email.id))
-            if check_suppressed:
-                pipe.hmget(self.keys.suppressed, w.entry.email.recipients())
+        pipe.mget([self.keys.sent_marker(e.id) for e in emails])
+        if check_suppressed:
+            pipe.hmget(self.keys.suppressed, rcpts)
+        if self.settings.status_ttl_s:
+            attempts = [str(w.entry.attempts + 1) for w in ids if w.entry is not None]
+            pipe.evalsha(
+                self._sending_sha,
+                len(emails),
+                *[self.keys.status(e.id) for e in emails],
+                self.settings.status_ttl_s,
+                now_iso(),
+                self.consumer,
+                *attempts,
+            )
         try:
-            found = await pipe.execute()
+            found = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError):
             return  # settle normally; worst case a duplicate, never a loss
-        step = 2 if check_suppressed else 1
-        if self.settings.status_ttl_s:  # "sending", in the same round trip, not awaited separately
-            now = now_iso()
-            status_pipe = self.redis.pipeline(transaction=False)
-            for w in ids:
-                assert w.entry is not None
-                key = self.keys.status(w.entry.email.id)
-                status_pipe.hset(
-                    key,
-                    mapping={
-                        "state": "sending",
-                        "attempt": str(w.entry.attempts + 1),
-                        "updated_at": now,
-                        "consumer": self.consumer,
-                    },
-                )
-                status_pipe.expire(key, self.settings.status_ttl_s)
-            try:
-                await status_pipe.execute()
-            except (RedisError, OSError):
-                pass
-        for n, w in enumerate(ids):
+        markers = found[0]
+        if isinstance(markers, Exception):
+            return
+        suppressed: set[str] = set()
+        if check_suppressed and not isinstance(found[1], Exception):
+            suppressed = {r for r, rec in zip(rcpts, found[1], strict=True) if rec}
+        if self.settings.status_ttl_s and _is_noscript(found[-1]):
+            await self.redis.script_load(MARK_SENDING)  # best effort: the next batch has it
+        for w, marker in zip(ids, markers, strict=True):
             assert w.entry is not None
-            w.duplicate = bool(found[n * step])
-            if check_suppressed:
-                records = found[n * step + 1]
-                w.suppressed = [r for r, rec in zip(w.entry.email.recipients(), records, strict=True) if rec]
+            w.duplicate = marker is not None
+            if suppressed:
+                w.suppressed = [r for r in w.entry.email.recipients() if r in suppressed]
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -482,7 +482,8 @@ class Worker:
             return
         finally:
             self._m_inflight.dec()
-            self._m_seconds.observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self._m_seconds.observe(elapsed)
         self._m_sent.inc()
         if result.refused:
             log.warning("message %s sent, but some recipients were refused: %s", email.id, result.refused)
@@ -490,20 +491,24 @@ class Worker:
                 email.id, {r: int(reply[:3]) for r, reply in result.refused.items() if reply[:3].isdigit()}
             )
         log.debug("sent %s to %s: %s", email.id, ", ".join(email.recipients()), result.reply)
-        await self._settle(
-            COMPLETE,
-            [work.stream, self.keys.stats, self.keys.sent_marker(email.id)],
-            [work.entry_id, self.settings.sent_marker_ttl_s, str(int(time.time()))],
-            status=(
-                email.id,
-                {
-                    "state": "sent",
-                    "attempt": str(attempt),
-                    "reply": result.reply[:500],
-                    "refused": json.dumps(result.refused) if result.refused else "",
-                },
-            ),
-        )
+        keys = [work.stream, self.keys.stats, self.keys.sent_marker(email.id)]
+        args: list[object] = [work.entry_id, self.settings.sent_marker_ttl_s, str(int(time.time())), int(elapsed * 1e6)]
+        if self.settings.status_ttl_s:  # the final status rides in the same script: no extra command
+            keys.append(self.keys.status(email.id))
+            args += [
+                self.settings.status_ttl_s,
+                "state",
+                "sent",
+                "attempt",
+                str(attempt),
+                "reply",
+                result.reply[:500],
+                "refused",
+                json.dumps(result.refused) if result.refused else "",
+                "updated_at",
+                now_iso(),
+            ]
+        await self._settle(COMPLETE, keys, args)
 
     async def _rate_slot(self, work: _Work, recipients: list[str]) -> bool:
         """Wait for a rate slot (True), or defer the entry when the wait is long (False)."""
@@ -632,11 +637,7 @@ class Worker:
         if status is not None and self.settings.status_ttl_s:
             mid, fields = status
             fields = {**fields, "updated_at": now_iso()}
-            coro = self.settler.submit(
-                SET_STATUS, [self.keys.status(mid)], [self.settings.status_ttl_s, *flatten(fields)]
-            )
-            task = asyncio.ensure_future(coro)
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # best effort: never raises
+            self.settler.post(SET_STATUS, [self.keys.status(mid)], [self.settings.status_ttl_s, *flatten(fields)])
         delay = 0.1
         while True:
             try:
@@ -672,7 +673,7 @@ class Worker:
             await self._sleep(PROMOTE_EVERY_S)
 
     async def _housekeeping_loop(self) -> None:
-        last_gc = 0.0
+        last_gc = last_info = 0.0
         q = self.settings.queue
         while not self._stopping.is_set():
             self.state.heartbeat = time.monotonic()
@@ -684,8 +685,18 @@ class Worker:
                 pipe.hmget(self.keys.control, ["stop_at", "paused"])
                 for stream in self.keys.streams:
                     pipe.xlen(stream)
-                delayed, failed, (stop_at, paused), *lane_lengths = await pipe.execute()
-                backlog = sum(lane_lengths)
+                    pipe.xrange(stream, count=1)
+                delayed, failed, (stop_at, paused), *per_lane = await pipe.execute()
+                backlog = sum(per_lane[0::2])
+                oldest = [int(_s(first[0][0]).split("-")[0]) for first in per_lane[1::2] if first]
+                age = max(time.time() - min(oldest) / 1000, 0.0) if oldest else 0.0
+                self.metrics.oldest_age.labels(q).set(age)
+                self.metrics.paused.labels(q).set(1 if paused else 0)
+                if time.monotonic() - last_info > 10:
+                    last_info = time.monotonic()
+                    memory = await self.redis.info("memory")
+                    self.metrics.redis_used.labels(q).set(float(memory.get("used_memory", 0)))
+                    self.metrics.redis_max.labels(q).set(float(memory.get("maxmemory", 0)))
                 if bool(paused) != self.state.paused:
                     self.state.paused = bool(paused)
                     log.info("queue %r %s", q, "paused: not taking new messages" if paused else "resumed")
@@ -704,6 +715,10 @@ class Worker:
             except (RedisError, OSError):
                 pass
             await self._sleep(HOUSEKEEPING_EVERY_S)
+
+
+def _is_noscript(result: object) -> bool:
+    return isinstance(result, ResponseError) and "NOSCRIPT" in str(result)
 
 
 def _s(value: bytes | str) -> str:

@@ -6,7 +6,8 @@ watched namespace.
 Not here, on purpose: list/watch of any child (children are read by name and written with
 server-side apply); customresourcedefinitions and namespaces (kopf's cluster scanning is
 off); pods and persistentvolumeclaims (never touched); update/PUT (every write is a patch);
-delete of core/apps children (they go with their EmailQueue through owner references);
+delete of core/apps children but the dashboard's (they go with their EmailQueue through
+owner references);
 API discovery (allowed to every authenticated user by system:discovery).
 */}}
 {{- define "emailqueue-operator.rules" -}}
@@ -26,15 +27,25 @@ API discovery (allowed to every authenticated user by system:discovery).
   verbs: [get, create, patch]
 # Children written with server-side apply: patch, and create for the first apply.
 - apiGroups: [""]
-  resources: [configmaps, services, serviceaccounts]
+  resources: [configmaps, serviceaccounts]
   verbs: [create, patch]
+# get + delete: the dashboard's Service when spec.dashboard.enabled is switched off (the
+# operator deletes it only when it owns it).
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, create, patch, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [create, patch]
 # get: ready replicas of Redis and of the workers, for status.
 - apiGroups: [apps]
-  resources: [statefulsets, deployments]
+  resources: [statefulsets]
   verbs: [get, create, patch]
+# delete: the dashboard's Deployment when spec.dashboard.enabled is switched off (only when
+# the operator owns it).
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, create, patch, delete]
 # delete: spec.networkPolicy.enabled switched off.
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]

@@ -10,7 +10,8 @@ from typing import Any
 
 from emailqueue_operator.spec import EmailQueue
 
-from .common import RedisEndpoint, RenderContext, redis_name, worker_name
+from .common import RedisEndpoint, RenderContext, dashboard_name, redis_name, worker_name
+from .dashboard import dashboard_deployment, dashboard_service
 from .networkpolicy import redis_networkpolicy
 from .pdb import worker_pdb
 from .redis_configmap import redis_configmap
@@ -19,6 +20,7 @@ from .redis_statefulset import redis_statefulset
 from .scaledobject import KEDA_API_VERSION, scaled_object, trigger_authentication
 from .serviceaccount import worker_serviceaccount
 from .worker_deployment import worker_deployment
+from .worker_service import worker_service
 
 __all__ = ["Children", "RedisEndpoint", "RenderContext", "render"]
 
@@ -35,18 +37,26 @@ class Children:
     autoscaling: list[Obj] = field(default_factory=list)
     #: (apiVersion, kind, name) of children that must not exist for this spec.
     absent: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Like ``absent``, but deleted only when this EmailQueue owns them: their names
+    #: (<name>-dashboard) are ones a user may well have given objects of their own.
+    owned_absent: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def render(eq: EmailQueue, ctx: RenderContext) -> Children:
     core: list[Obj] = []
     absent: list[tuple[str, str, str]] = []
+    owned_absent: list[tuple[str, str, str]] = []
     if eq.spec.redis.managed is not None:
         core += [redis_configmap(eq), redis_service(eq), redis_statefulset(eq)]
         if eq.spec.network_policy.enabled:
             core.append(redis_networkpolicy(eq, ctx))
         else:
             absent.append(("networking.k8s.io/v1", "NetworkPolicy", redis_name(eq)))
-    core += [worker_serviceaccount(eq), worker_deployment(eq, ctx), worker_pdb(eq)]
+    core += [worker_serviceaccount(eq), worker_deployment(eq, ctx), worker_service(eq), worker_pdb(eq)]
+    if eq.spec.dashboard.enabled:
+        core += [dashboard_deployment(eq, ctx), dashboard_service(eq)]
+    else:
+        owned_absent = [("apps/v1", "Deployment", dashboard_name(eq)), ("v1", "Service", dashboard_name(eq))]
 
     autoscaling: list[Obj] = []
     keda = [scaled_object(eq, ctx.endpoint), trigger_authentication(eq, ctx.endpoint)]
@@ -59,4 +69,4 @@ def render(eq: EmailQueue, ctx: RenderContext) -> Children:
             (KEDA_API_VERSION, "ScaledObject", worker_name(eq)),
             (KEDA_API_VERSION, "TriggerAuthentication", worker_name(eq)),
         ]
-    return Children(core=core, autoscaling=autoscaling, absent=absent)
+    return Children(core=core, autoscaling=autoscaling, absent=absent, owned_absent=owned_absent)

@@ -19,6 +19,8 @@ USERNAME_KEY = "username"
 
 REDIS = "redis"
 WORKER = "worker"
+DASHBOARD = "dashboard"
+DASHBOARD_PORT = 8080
 
 
 def redis_name(eq: EmailQueue) -> str:
@@ -32,8 +34,13 @@ def redis_secret_name(eq: EmailQueue) -> str:
 
 
 def worker_name(eq: EmailQueue) -> str:
-    """Deployment, ServiceAccount, PodDisruptionBudget, ScaledObject and TriggerAuthentication."""
+    """Deployment, metrics Service, ServiceAccount, PodDisruptionBudget, ScaledObject, TriggerAuthentication."""
     return f"{eq.name}-worker"
+
+
+def dashboard_name(eq: EmailQueue) -> str:
+    """Deployment and Service of the web dashboard (spec.dashboard)."""
+    return f"{eq.name}-dashboard"
 
 
 def selector_labels(eq: EmailQueue, component: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Who may reach a managed Redis: the queue's workers, producers carrying the documented
-label, the operator (stats, promotion of due retries) and KEDA (the scaler polls XLEN)."""
+label, the operator (stats, promotion of due retries), KEDA (the scaler polls XLEN) and,
+when spec.dashboard is enabled, the dashboard."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from typing import Any
 
 from emailqueue_operator.spec import EmailQueue
 
-from .common import PRODUCER_LABEL, REDIS, REDIS_PORT, WORKER, RenderContext, metadata, redis_name, selector_labels
+from .common import (
+    DASHBOARD,
+    PRODUCER_LABEL,
+    REDIS,
+    REDIS_PORT,
+    WORKER,
+    RenderContext,
+    metadata,
+    redis_name,
+    selector_labels,
+)
 
 OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "emailqueue-operator"}
 KEDA_POD_LABELS = {"app.kubernetes.io/name": "keda-operator"}
@@ -25,6 +36,8 @@ def redis_networkpolicy(eq: EmailQueue, ctx: RenderContext) -> dict[str, Any]:
         {"podSelector": {"matchLabels": selector_labels(eq, WORKER)}},
         {"podSelector": {"matchLabels": {PRODUCER_LABEL: eq.name}}},
     ]
+    if eq.spec.dashboard.enabled:
+        peers.append({"podSelector": {"matchLabels": selector_labels(eq, DASHBOARD)}})
     if ctx.operator_namespace:
         peers.append(_in_namespace(ctx.operator_namespace, OPERATOR_POD_LABELS))
     if ctx.keda_namespace:
