@@ -6,8 +6,10 @@ instead: a bare asyncio protocol on uvloop, offering PIPELINING like smtp-sink, 
 final ``.`` takes ``time.time_ns()``, reads the ``X-Bench-T`` header the producer put in
 (``time.time_ns()`` just before ``send()``), and keeps the difference.  It also counts reads
 (about one per client flush, so round trips) and commands, for the profile.  It prints ``mesg=N\\r``
-per message (the smtp-sink ``-c`` format) and, on SIGTERM, writes the counts and latencies (ms)
-as JSON to ``--out``.  Per message it costs a few tens of microseconds of its own core.
+per message (the smtp-sink ``-c`` format); messages with an ``X-Bench-Tag`` header also get their
+acceptance time and latency kept under that tag (bench/delivery_control.py).  On SIGTERM it
+writes the counts and latencies (ms) as JSON to ``--out``.  Per message it costs a few tens of
+microseconds of its own core.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import signal
 import time
 
 _BENCH_T = re.compile(rb"\r\nX-Bench-T: (\d+)\r\n")
+_BENCH_TAG = re.compile(rb"\r\nX-Bench-Tag: ([\w.-]+)\r\n")
 EHLO = b"250-latsink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE 67108864\r\n"
 
 
@@ -83,14 +86,21 @@ class Server:
         self.reads = 0  # data_received calls: about one per client write (flush), i.e. per round trip
         self.commands: dict[bytes, int] = {}
         self.latencies_ms: list[float] = []
+        # messages carrying an X-Bench-Tag header: tag -> [[accepted at (time_ns), latency ms or None]]
+        self.tagged: dict[str, list[list[float | None]]] = {}
 
     def accepted(self, message: bytes) -> None:
         now = time.time_ns()
         self.count += 1
         head = message[: message.find(b"\r\n\r\n") + 2]
         m = _BENCH_T.search(head)
+        lat = None
         if m and m.group(1) != b"0":
-            self.latencies_ms.append((now - int(m.group(1))) / 1e6)
+            lat = (now - int(m.group(1))) / 1e6
+            self.latencies_ms.append(lat)
+        t = _BENCH_TAG.search(head)
+        if t:
+            self.tagged.setdefault(t.group(1).decode(), []).append([now, lat])
         os.write(1, b"mesg=%d\r" % self.count)
 
 
@@ -113,6 +123,7 @@ async def main(port: int, out: str) -> None:
                 "reads": server.reads,
                 "commands": {k.decode(errors="replace"): v for k, v in server.commands.items()},
                 "latencies_ms": server.latencies_ms,
+                "tagged": server.tagged,
             },
             fh,
         )

@@ -37,7 +37,21 @@ MANAGED_ENV = (
     "EMAILQUEUE_SHUTDOWN_GRACE_S",
     "EMAILQUEUE_LOG_FORMAT",
     "EMAILQUEUE_CONSUMER_NAME",
+    "EMAILQUEUE_RATE_LIMIT",
+    "EMAILQUEUE_DOMAIN_RATE_LIMITS",
+    "EMAILQUEUE_RATE_PAUSE_MS",
+    "EMAILQUEUE_STATUS_TTL_S",
+    "EMAILQUEUE_SUPPRESS_HARD_BOUNCES",
+    "EMAILQUEUE_DKIM_DOMAIN",
+    "EMAILQUEUE_DKIM_SELECTOR",
+    "EMAILQUEUE_DKIM_PRIVATE_KEY",
+    "EMAILQUEUE_DKIM_PRIVATE_KEY_FILE",
 )
+
+#: A send rate as the worker parses it: COUNT/PERIOD with s, m, h or d, and an optional burst.
+RATE_PATTERN = r"^[1-9][0-9]{0,8}/[smhd](:[1-9][0-9]{0,5})?$"
+#: A DNS name (DKIM domain and selector, recipient domains of spec.delivery.domainRateLimits).
+DNS_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 
 Quantity = str | int
 
@@ -202,6 +216,41 @@ class Dashboard(_Model):
         return self
 
 
+class DkimKeySecretRef(SecretKeyRef):
+    key: str = Field("private-key", min_length=1)
+
+
+class Dkim(_Model):
+    domain: str = Field(min_length=1, max_length=253, pattern=DNS_NAME_PATTERN)
+    selector: str = Field("emailqueue", min_length=1, max_length=253, pattern=DNS_NAME_PATTERN)
+    private_key_secret_ref: DkimKeySecretRef
+
+
+class DomainRateLimit(_Model):
+    domain: str = Field(min_length=1, max_length=253, pattern=DNS_NAME_PATTERN)
+    rate: str = Field(max_length=24, pattern=RATE_PATTERN)
+
+
+class Delivery(_Model):
+    rate_limit: str | None = Field(None, max_length=24, pattern=RATE_PATTERN)
+    domain_rate_limits: list[DomainRateLimit] = Field(default_factory=list, max_length=100)
+    slow_down_pause_seconds: int = Field(30, ge=0, le=86_400)
+    status_ttl_seconds: int = Field(86_400, ge=0, le=31_536_000, alias="statusTTLSeconds")
+    suppress_hard_bounces: bool = True
+    dkim: Dkim | None = None
+
+    @model_validator(mode="after")
+    def _unique_domains(self) -> Delivery:
+        domains = [d.domain for d in self.domain_rate_limits]
+        if len(domains) != len(set(domains)):
+            raise ValueError("spec.delivery.domainRateLimits: each domain may be listed once")
+        return self
+
+    def rendered_domain_rate_limits(self) -> str:
+        """EMAILQUEUE_DOMAIN_RATE_LIMITS: ``gmail.com=20/s,yahoo.com=5/s``, in the spec's order."""
+        return ",".join(f"{d.domain}={d.rate}" for d in self.domain_rate_limits)
+
+
 class EmailQueueSpec(_Model):
     queue: str | None = None
     redis: Redis
@@ -211,6 +260,7 @@ class EmailQueueSpec(_Model):
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
     dashboard: Dashboard = Field(default_factory=Dashboard)
+    delivery: Delivery = Field(default_factory=Delivery)
 
     @model_validator(mode="after")
     def _check(self) -> EmailQueueSpec:

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import signal
 import time
 from collections.abc import Mapping
@@ -49,7 +50,7 @@ PROMOTE_EVERY_S = 0.2
 HOUSEKEEPING_EVERY_S = 1.0
 CONSUMER_GC_EVERY_S = 60.0
 CONSUMER_GC_IDLE_MS = 300_000
-RATE_WAIT_INLINE_MS = 2_000  # a longer wait for a rate slot parks the entry in the delayed set
+RATE_WAIT_INLINE_MS = 250  # a longer wait for a rate slot parks the entry in the delayed set (frees the slot)
 
 # Removes consumers that hold nothing and have been idle for long (dead processes).
 _GC_CONSUMERS = """
@@ -523,7 +524,9 @@ class Worker:
             if wait_ms == 0:
                 return True
             if time.monotonic() + wait_ms / 1000 > deadline:
-                await self._defer(work, wait_ms, "waiting for a rate-limit slot")
+                # spread the parked entries over the next slots so they do not all return at once
+                spread = random.uniform(0, max(wait_ms, 100))
+                await self._defer(work, int(wait_ms + spread), "waiting for a rate-limit slot")
                 return False
             await asyncio.sleep(wait_ms / 1000)
 

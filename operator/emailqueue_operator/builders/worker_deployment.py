@@ -56,7 +56,32 @@ def worker_env(eq: EmailQueue, endpoint: RedisEndpoint) -> list[dict[str, Any]]:
         _value("EMAILQUEUE_LOG_FORMAT", "json"),
         {"name": "EMAILQUEUE_CONSUMER_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
     ]
+    env.extend(delivery_env(eq))
     env.extend(e.render() for e in spec.worker.env)
+    return env
+
+
+def delivery_env(eq: EmailQueue) -> list[dict[str, Any]]:
+    """spec.delivery: the defaulted settings always (the Deployment says what runs), the
+    optional ones (rate limits, DKIM) only when set; the DKIM key only from its Secret."""
+    delivery = eq.spec.delivery
+    env: list[dict[str, Any]] = []
+    if delivery.rate_limit is not None:
+        env.append(_value("EMAILQUEUE_RATE_LIMIT", delivery.rate_limit))
+    if delivery.domain_rate_limits:
+        env.append(_value("EMAILQUEUE_DOMAIN_RATE_LIMITS", delivery.rendered_domain_rate_limits()))
+    env += [
+        _value("EMAILQUEUE_RATE_PAUSE_MS", delivery.slow_down_pause_seconds * 1000),
+        _value("EMAILQUEUE_STATUS_TTL_S", delivery.status_ttl_seconds),
+        _value("EMAILQUEUE_SUPPRESS_HARD_BOUNCES", "true" if delivery.suppress_hard_bounces else "false"),
+    ]
+    if delivery.dkim is not None:
+        key = delivery.dkim.private_key_secret_ref
+        env += [
+            _value("EMAILQUEUE_DKIM_DOMAIN", delivery.dkim.domain),
+            _value("EMAILQUEUE_DKIM_SELECTOR", delivery.dkim.selector),
+            _secret("EMAILQUEUE_DKIM_PRIVATE_KEY", key.name, key.key),
+        ]
     return env
 
 
