@@ -591,3 +591,28 @@ async def test_lanes_survive_retries_and_count_in_stats(
     assert grey in sink.delivered_ids()
     after = await stats_of(redis_server.url)
     assert after.backlog == 0 and after.counters["sent"] == 4
+
+
+async def test_delivery_events_stream(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    ok, grey, bad = mailer.send_many([email(0), email(1, to="greylist@example.com"), email(2, to="reject@example.com")])
+    async with running_worker(settings_for(events_maxlen=1000)):
+        await wait_until(lambda: sink.count() == 2 and rclient.xlen(K.failed) == 1, what="outcomes")
+        await wait_until(lambda: rclient.xlen(K.events) == 4, what="4 events")
+    events = [f for _, f in rclient.xrange(K.events)]
+    by_id: dict[str, list[str]] = {}
+    for e in events:
+        by_id.setdefault(e["id"], []).append(e["state"])
+    assert by_id == {ok: ["sent"], grey: ["retrying", "sent"], bad: ["failed"]}
+    failed = next(e for e in events if e["state"] == "failed")
+    assert failed["reason"] == "permanent" and failed["smtp_code"] == "550" and failed["at"]
+
+
+async def test_no_events_unless_asked(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    mailer.send(email(0))
+    async with running_worker(settings_for()):
+        await wait_until(lambda: sink.count() == 1, what="delivery")
+    assert rclient.exists(K.events) == 0

@@ -83,7 +83,7 @@ def worker_rule(queue: str) -> str:
     # are checked for read and write access.  It still cannot XRANGE it (command not granted).
     keys = (
         f"~{b}:stream ~{b}:stream:* ~{b}:delayed ~{b}:stats ~{b}:sent:* ~{b}:failed ~{b}:status:* "
-        f"~{b}:suppressed %R~{b}:control"
+        f"~{b}:suppressed ~{b}:events %R~{b}:control"
     )
     root = f"resetkeys resetchannels {keys} -@all " + " ".join(f"+{c}" for c in WORKER_COMMANDS)
     # XRANGE ... COUNT 1 on the lanes only (the oldest entry's age for the metrics): never on failed

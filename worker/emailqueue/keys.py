@@ -90,6 +90,11 @@ class QueueKeys:
         """Hash of suppressed recipients (hard bounces): address -> JSON {reason, code, at, message_id}."""
         return f"{self.base}:suppressed"
 
+    @property
+    def events(self) -> str:
+        """Optional stream of delivery events (sent, retrying, failed, suppressed), capped in length."""
+        return f"{self.base}:events"
+
     def idempotency(self, key: str) -> str:
         """First message id enqueued under an application's ``idempotency_key``."""
         return f"{self.base}:idem:{key}"

@@ -71,6 +71,14 @@ for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return #ARGV / 2
 """
 
+# KEYS: events.  ARGV: max length (approximate), then field/value pairs.  Delivery events are
+# notifications, not mail: trimming the oldest is fine here (never on the mail streams).
+EVENT = """
+local fields = {}
+for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', tonumber(ARGV[1]), '*', unpack(fields))
+"""
+
 # KEYS: delayed, stream (normal lane), stream:high, stream:bulk.  ARGV: now (ms), max entries.
 # Moves due members (JSON objects of string fields) into the stream of their lane.
 PROMOTE_DUE = """

@@ -168,6 +168,12 @@ class Settings(BaseSettings):
         validation_alias=_env("EMAILQUEUE_DKIM_PRIVATE_KEY_FILE", "dkim_private_key_file"),
         description="File holding the DKIM private key (a mounted Secret), instead of the variable.",
     )
+    events_maxlen: int = Field(
+        0,
+        ge=0,
+        validation_alias=_env("EMAILQUEUE_EVENTS_MAXLEN", "events_maxlen"),
+        description="Publish delivery events to emailqueue:{<queue>}:events, keeping about this many; 0 = off.",
+    )
     max_deliveries: int = Field(
         5,
         ge=0,

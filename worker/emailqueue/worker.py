@@ -36,7 +36,7 @@ from .mime import Envelope, build
 from .ratelimit import RateLimiter, is_slow_down
 from .redisconn import async_client
 from .retry import RetryPolicy, backoff_ms, should_retry
-from .scripts import COMPLETE, DEAD_LETTER, DISCARD, RETRY_LATER, SUPPRESS, Scripts, flatten
+from .scripts import COMPLETE, DEAD_LETTER, DISCARD, EVENT, RETRY_LATER, SUPPRESS, Scripts, flatten
 from .sender import SmtpPool
 from .settings import Settings
 from .settle import Settler
@@ -115,7 +115,7 @@ class Worker:
         self.consumer = settings.consumer_name
         self.redis = redis or async_client(settings.redis_connection_url())
         self.scripts = Scripts(self.redis)
-        self.settler = Settler(self.redis, [COMPLETE, DISCARD, RETRY_LATER, DEAD_LETTER, SUPPRESS, SET_STATUS])
+        self.settler = Settler(self.redis, [COMPLETE, DISCARD, RETRY_LATER, DEAD_LETTER, SUPPRESS, SET_STATUS, EVENT])
         self._gc = self.redis.register_script(_GC_CONSUMERS)
         self._sending_sha = self.redis.register_script(MARK_SENDING).sha
         self.policy = RetryPolicy(
@@ -509,6 +509,7 @@ class Worker:
                 "updated_at",
                 now_iso(),
             ]
+        self._event(email.id, "sent", {"attempt": str(attempt), "reply": result.reply[:500]})
         await self._settle(COMPLETE, keys, args)
 
     async def _rate_slot(self, work: _Work, recipients: list[str]) -> bool:
@@ -550,6 +551,13 @@ class Worker:
                 },
             ),
         )
+
+    def _event(self, message_id: str, state: str, fields: dict[str, str]) -> None:
+        """Publish a delivery event for applications that want to react (EMAILQUEUE_EVENTS_MAXLEN)."""
+        if self.settings.events_maxlen and state in ("sent", "retrying", "failed", "suppressed"):
+            record = {"id": message_id, "state": state, "at": now_iso(), **{k: v for k, v in fields.items() if v}}
+            record.pop("updated_at", None)
+            self.settler.post(EVENT, [self.keys.events], [self.settings.events_maxlen, *flatten(record)])
 
     async def _suppress(self, message_id: str, refused: dict[str, int]) -> None:
         """Hard bounces (5xx at RCPT) go on the suppression list: no more mail is sent to them."""
@@ -637,6 +645,8 @@ class Worker:
         """Run a settlement script; keep trying while Redis is away (the send already happened).
 
         ``status`` (message id, fields) is written in the same batch, best effort."""
+        if status is not None:
+            self._event(status[0], status[1].get("state", ""), status[1])
         if status is not None and self.settings.status_ttl_s:
             mid, fields = status
             fields = {**fields, "updated_at": now_iso()}
