@@ -375,14 +375,14 @@ class Worker:
                 )
                 work.poison = True
             works.append(work)
-        await self._mark_duplicates(works)
+        await self._pre_send_checks(works)
         for work in works:
             self.state.held += 1
             task = asyncio.create_task(self._handle(work))
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
 
-    async def _mark_duplicates(self, works: list[_Work]) -> None:
+    async def _pre_send_checks(self, works: list[_Work]) -> None:
         """One round trip, three commands per batch whatever its size: sent markers (MGET),
         suppressed recipients (one HMGET), and the "sending" status of each message (one script)."""
         ids = [w for w in works if w.entry is not None]
