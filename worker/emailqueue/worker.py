@@ -113,7 +113,8 @@ class Worker:
         self.settings = settings
         self.keys = QueueKeys(settings.queue)
         self.consumer = settings.consumer_name
-        self.redis = redis or async_client(settings.redis_connection_url())
+        # every delivery may hold a connection at once (rate-limit checks), plus the loops and the flusher
+        self.redis = redis or async_client(settings.redis_connection_url(), max_connections=settings.concurrency + 16)
         self.scripts = Scripts(self.redis)
         self.settler = Settler(self.redis, [COMPLETE, DISCARD, RETRY_LATER, DEAD_LETTER, SUPPRESS, SET_STATUS, EVENT])
         self._gc = self.redis.register_script(_GC_CONSUMERS)
