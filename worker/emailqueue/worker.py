@@ -21,27 +21,27 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import cast
 
 from redis.asyncio import Redis
-from redis.exceptions import NoPermissionError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from .delayed import promote_keys
 from .errors import MalformedEntry, PermanentDeliveryError, TransientDeliveryError
-from .keys import F_ATTEMPTS, F_FIRST_AT, F_LANE, F_MID, GROUP, LANES, QueueKeys
+from .keys import GROUP, QueueKeys
 from .message import Address
 from .metrics import Metrics
 from .mime import Envelope, build
+from .outcomes import Outcomes, Work, now_iso
 from .ratelimit import RateLimiter, is_slow_down
 from .redisconn import async_client
-from .retry import RetryPolicy, backoff_ms, should_retry
-from .scripts import COMPLETE, DEAD_LETTER, DISCARD, EVENT, RETRY_LATER, SUPPRESS, Scripts, flatten
+from .retry import RetryPolicy, should_retry
+from .scripts import COMPLETE, DEAD_LETTER, DISCARD, EVENT, RETRY_LATER, SUPPRESS, Scripts
 from .sender import SmtpPool
 from .settings import Settings
 from .settle import Settler
 from .status import MARK_SENDING, SET_STATUS
-from .wire import Entry, decode, fields_to_str, message_id_of
+from .wire import decode, fields_to_str
 
 log = logging.getLogger("emailqueue.worker")
 
@@ -70,19 +70,6 @@ return removed
 
 
 @dataclass(slots=True)
-class _Work:
-    entry_id: str
-    stream: str  # the lane's stream the entry was read from
-    fields: dict[str, str]
-    reclaimed: bool
-    entry: Entry | None = None
-    error: str | None = None
-    duplicate: bool = False
-    poison: bool = False
-    suppressed: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
 class WorkerState:
     handled: int = 0
     held: int = 0
@@ -90,10 +77,6 @@ class WorkerState:
     redis_ok: bool = True
     paused: bool = False
     stop_reason: str | None = None
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def rss_mb() -> float:
@@ -142,14 +125,20 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._held_while_paused: list[tuple[str, list[tuple[str, dict[bytes, bytes]]]]] = []
-        self._lane_of = {self.keys.lane_stream(lane): lane for lane in LANES}
         self._started_ms = int(time.time() * 1000)
         self._started = time.monotonic()
         self._stop_requested = 0.0
         self._m_sent = self.metrics.sent.labels(settings.queue)
-        self._m_retried = self.metrics.retried.labels(settings.queue)
         self._m_inflight = self.metrics.in_flight.labels(settings.queue)
         self._m_seconds = self.metrics.send_seconds.labels(settings.queue)
+        self.outcomes = Outcomes(
+            settings,
+            self.keys,
+            self.settler,
+            self.metrics,
+            self.policy,
+            stopping_for=lambda: time.monotonic() - self._stop_requested if self._stopping.is_set() else 0.0,
+        )
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -355,10 +344,10 @@ class Worker:
         reclaimed: bool,
         deliveries: dict[str, int] | None = None,
     ) -> None:
-        works: list[_Work] = []
+        works: list[Work] = []
         limit = self.settings.max_deliveries
         for entry_id, raw in entries:
-            work = _Work(entry_id, stream, {}, reclaimed)
+            work = Work(entry_id, stream, {}, reclaimed)
             try:
                 work.fields = fields_to_str(cast(Mapping[bytes | str, bytes | str], raw))
                 work.entry = decode(work.fields, entry_id, self.cipher)
@@ -383,7 +372,7 @@ class Worker:
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
 
-    async def _pre_send_checks(self, works: list[_Work]) -> None:
+    async def _pre_send_checks(self, works: list[Work]) -> None:
         """One round trip, three commands per batch whatever its size: sent markers (MGET),
         suppressed recipients (one HMGET), and the "sending" status of each message (one script)."""
         ids = [w for w in works if w.entry is not None]
@@ -437,16 +426,18 @@ class Worker:
 
     # ---- one message -----------------------------------------------------------------
 
-    async def _handle(self, work: _Work) -> None:
+    async def _handle(self, work: Work) -> None:
         if work.entry is None:
             reason = "poison" if work.poison else "invalid"
-            await self._dead_letter(work, reason, work.error or "malformed entry", None, attempts=0)
+            await self.outcomes.dead_letter(work, reason, work.error or "malformed entry", None, attempts=0)
             return
         email = work.entry.email
         if work.duplicate:
             log.info("message %s was already sent; dropping the redelivered entry", email.id)
             self.metrics.duplicates.labels(self.settings.queue).inc()
-            await self._settle(DISCARD, [work.stream, self.keys.stats], [work.entry_id, "duplicates_suppressed"])
+            await self.outcomes.settle(
+                DISCARD, [work.stream, self.keys.stats], [work.entry_id, "duplicates_suppressed"]
+            )
             return
         attempt = work.entry.attempts + 1
         recipients = email.recipients()
@@ -454,7 +445,7 @@ class Worker:
             recipients = [r for r in recipients if r not in work.suppressed]
             if not recipients:
                 error = f"every recipient is on the suppression list (hard bounce): {', '.join(work.suppressed)}"
-                await self._dead_letter(work, "suppressed", error, None, attempts=0)
+                await self.outcomes.dead_letter(work, "suppressed", error, None, attempts=0)
                 return
             log.info("message %s: not sending to suppressed %s", email.id, ", ".join(work.suppressed))
         if self.limiter is not None and not await self._rate_slot(work, recipients):
@@ -471,16 +462,16 @@ class Worker:
             if self.limiter is not None and is_slow_down(exc.code, str(exc)):
                 await self.limiter.pause(recipients)
                 log.warning("message %s: server asks to slow down (%s); domain paused", email.id, exc)
-                await self._defer(work, self.settings.rate_pause_ms, f"slow down: {exc}")
+                await self.outcomes.defer(work, self.settings.rate_pause_ms, f"slow down: {exc}")
                 return
             if should_retry(attempt, self.policy):
-                await self._retry_later(work, attempt, exc)
+                await self.outcomes.retry_later(work, attempt, exc)
             else:
-                await self._dead_letter(work, "exhausted", str(exc), exc.code, attempts=attempt)
+                await self.outcomes.dead_letter(work, "exhausted", str(exc), exc.code, attempts=attempt)
             return
         except PermanentDeliveryError as exc:
-            await self._suppress(email.id, exc.refused)
-            await self._dead_letter(work, "permanent", str(exc), exc.code, attempts=attempt)
+            await self.outcomes.suppress(email.id, exc.refused)
+            await self.outcomes.dead_letter(work, "permanent", str(exc), exc.code, attempts=attempt)
             return
         finally:
             self._m_inflight.dec()
@@ -489,7 +480,7 @@ class Worker:
         self._m_sent.inc()
         if result.refused:
             log.warning("message %s sent, but some recipients were refused: %s", email.id, result.refused)
-            await self._suppress(
+            await self.outcomes.suppress(
                 email.id, {r: int(reply[:3]) for r, reply in result.refused.items() if reply[:3].isdigit()}
             )
         log.debug("sent %s to %s: %s", email.id, ", ".join(email.recipients()), result.reply)
@@ -510,10 +501,10 @@ class Worker:
                 "updated_at",
                 now_iso(),
             ]
-        self._event(email.id, "sent", {"attempt": str(attempt), "reply": result.reply[:500]})
-        await self._settle(COMPLETE, keys, args)
+        self.outcomes.event(email.id, "sent", {"attempt": str(attempt), "reply": result.reply[:500]})
+        await self.outcomes.settle(COMPLETE, keys, args)
 
-    async def _rate_slot(self, work: _Work, recipients: list[str]) -> bool:
+    async def _rate_slot(self, work: Work, recipients: list[str]) -> bool:
         """Wait for a rate slot (True), or defer the entry when the wait is long (False)."""
         assert self.limiter is not None
         # never hold an entry near the reclaim threshold: another worker would take it too
@@ -528,145 +519,9 @@ class Worker:
             if time.monotonic() + wait_ms / 1000 > deadline:
                 # spread the parked entries over the next slots so they do not all return at once
                 spread = random.uniform(0, max(wait_ms, 100))
-                await self._defer(work, int(wait_ms + spread), "waiting for a rate-limit slot")
+                await self.outcomes.defer(work, int(wait_ms + spread), "waiting for a rate-limit slot")
                 return False
             await asyncio.sleep(wait_ms / 1000)
-
-    async def _defer(self, work: _Work, delay_ms: int, why: str) -> None:
-        """Back to the delayed set without counting an attempt (rate limits, slow-down)."""
-        assert work.entry is not None
-        member = self._member(work)
-        member[F_ATTEMPTS] = str(work.entry.attempts)
-        member[F_MID] = work.entry.email.id
-        due = int(time.time() * 1000) + delay_ms
-        await self._settle(
-            RETRY_LATER,
-            [work.stream, self.keys.delayed, self.keys.stats],
-            [work.entry_id, due, json.dumps(member, separators=(",", ":")), "rate_limited"],
-            status=(
-                work.entry.email.id,
-                {
-                    "state": "queued",
-                    "error": why,
-                    "next_attempt_at": datetime.fromtimestamp(due / 1000, UTC).isoformat(timespec="milliseconds"),
-                },
-            ),
-        )
-
-    def _event(self, message_id: str, state: str, fields: dict[str, str]) -> None:
-        """Publish a delivery event for applications that want to react (EMAILQUEUE_EVENTS_MAXLEN)."""
-        if self.settings.events_maxlen and state in ("sent", "retrying", "failed", "suppressed"):
-            record = {"id": message_id, "state": state, "at": now_iso(), **{k: v for k, v in fields.items() if v}}
-            record.pop("updated_at", None)
-            self.settler.post(EVENT, [self.keys.events], [self.settings.events_maxlen, *flatten(record)])
-
-    async def _suppress(self, message_id: str, refused: dict[str, int]) -> None:
-        """Hard bounces (5xx at RCPT) go on the suppression list: no more mail is sent to them."""
-        hard = {r: c for r, c in refused.items() if 500 <= c < 600}
-        if not hard or not self.settings.suppress_hard_bounces:
-            return
-        at = now_iso()
-        pairs: list[object] = []
-        for address, code in hard.items():
-            pairs += [address, json.dumps({"reason": "hard bounce", "code": code, "at": at, "message_id": message_id})]
-        log.info("suppressing hard-bounced recipients: %s", ", ".join(hard))
-        await self._settle(SUPPRESS, [self.keys.suppressed], pairs)
-
-    async def _retry_later(self, work: _Work, attempt: int, exc: TransientDeliveryError) -> None:
-        delay = backoff_ms(attempt, self.policy)
-        assert work.entry is not None
-        member = self._member(work)
-        member[F_ATTEMPTS] = str(attempt)
-        member[F_MID] = work.entry.email.id
-        member.setdefault(F_FIRST_AT, now_iso())
-        member["last_error"] = str(exc)[:1000]
-        log.info("message %s attempt %d failed (%s); retry in %d ms", work.entry.email.id, attempt, exc, delay)
-        self._m_retried.inc()
-        due = int(time.time() * 1000) + delay
-        await self._settle(
-            RETRY_LATER,
-            [work.stream, self.keys.delayed, self.keys.stats],
-            [work.entry_id, due, json.dumps(member, separators=(",", ":")), "retried"],
-            status=(
-                work.entry.email.id,
-                {
-                    "state": "retrying",
-                    "attempt": str(attempt),
-                    "error": str(exc)[:500],
-                    "next_attempt_at": datetime.fromtimestamp(due / 1000, UTC).isoformat(timespec="milliseconds"),
-                },
-            ),
-        )
-
-    def _member(self, work: _Work) -> dict[str, str]:
-        """The entry's fields for the delayed set, with its lane so that promotion puts it back there."""
-        member = dict(work.fields)
-        lane = self._lane_of.get(work.stream, "normal")
-        if lane != "normal":
-            member[F_LANE] = lane
-        return member
-
-    async def _dead_letter(self, work: _Work, reason: str, error: str, code: int | None, attempts: int) -> None:
-        mid = work.entry.email.id if work.entry is not None else message_id_of(work.fields, work.entry_id)
-        record = {k: v for k, v in self._member(work).items() if k not in ("last_error",)}
-        record.update(
-            {
-                F_MID: mid,
-                F_ATTEMPTS: str(attempts),
-                "reason": reason,
-                "error": error[:2000],
-                "smtp_code": "" if code is None else str(code),
-                F_FIRST_AT: work.fields.get(F_FIRST_AT, now_iso()),
-                "failed_at": now_iso(),
-                "entry_id": work.entry_id,
-            }
-        )
-        counter = {"invalid": "dropped_invalid", "suppressed": "suppressed"}.get(reason, "failed")
-        log.warning("message %s dead-lettered (%s) after %d attempt(s): %s", mid, reason, attempts, error)
-        self.metrics.failed.labels(self.settings.queue, reason).inc()
-        await self._settle(
-            DEAD_LETTER,
-            [work.stream, self.keys.failed, self.keys.stats],
-            [work.entry_id, counter, *flatten(record)],
-            status=(
-                mid,
-                {
-                    "state": "suppressed" if reason == "suppressed" else "failed",
-                    "reason": reason,
-                    "attempt": str(attempts),
-                    "error": error[:500],
-                    "smtp_code": record["smtp_code"],
-                },
-            ),
-        )
-
-    async def _settle(
-        self, script: str, keys: list[str], args: list[object], status: tuple[str, dict[str, str]] | None = None
-    ) -> None:
-        """Run a settlement script; keep trying while Redis is away (the send already happened).
-
-        ``status`` (message id, fields) is written in the same batch, best effort."""
-        if status is not None:
-            self._event(status[0], status[1].get("state", ""), status[1])
-        if status is not None and self.settings.status_ttl_s:
-            mid, fields = status
-            fields = {**fields, "updated_at": now_iso()}
-            self.settler.post(SET_STATUS, [self.keys.status(mid)], [self.settings.status_ttl_s, *flatten(fields)])
-        delay = 0.1
-        while True:
-            try:
-                await self.settler.submit(script, keys, args)
-                return
-            except (RedisError, OSError) as exc:
-                stopping_for = time.monotonic() - self._stop_requested if self._stopping.is_set() else 0.0
-                if stopping_for > self.settings.shutdown_grace_s:
-                    log.error("could not record the outcome of entry %s: %s; it will be redelivered", args[0], exc)
-                    return
-                if isinstance(exc, NoPermissionError):  # a misconfigured ACL: say so loudly, keep the entry
-                    log.error("Redis ACL denies the worker a command it needs: %s (see docs/security.md)", exc)
-                log.warning("recording an outcome failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
 
     # ---- background duties ----------------------------------------------------------
 
