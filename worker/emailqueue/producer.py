@@ -91,7 +91,14 @@ def _now_iso() -> str:
 
 class _Base:
     def __init__(
-        self, queue: str, max_payload_bytes: int, url: str, cipher: PayloadCipher | str | None, window_s: int
+        self,
+        queue: str,
+        max_payload_bytes: int,
+        url: str,
+        cipher: PayloadCipher | str | None,
+        *,
+        window_s: int,
+        status_ttl_s: int,
     ) -> None:
         if isinstance(cipher, str):
             if cipher != FROM_ENV:
@@ -102,7 +109,7 @@ class _Base:
         self.keys = QueueKeys(queue)
         self.max_payload_bytes = max_payload_bytes
         self.idempotency_window_s = window_s
-        self.status_ttl_s = DEFAULT_STATUS_TTL_S
+        self.status_ttl_s = status_ttl_s  # 0: write no status (match the workers' EMAILQUEUE_STATUS_TTL_S)
         self._url = url
 
     def _queue_commands(self, pipe: Any, items: list[_Prepared]) -> None:
@@ -140,6 +147,11 @@ class _Base:
                 pipe.hset(key, mapping={"state": state, "updated_at": now, "queue": self.queue})
                 pipe.expire(key, self.status_ttl_s)
 
+    def _chunks(self, emails: Iterable[EmailLike], chunk: int) -> list[list[_Prepared]]:
+        """Validate and encode every email first (nothing is enqueued if one is invalid), then split."""
+        items = [_prepare(e, self.max_payload_bytes, self.cipher) for e in emails]
+        return [items[start : start + chunk] for start in range(0, len(items), chunk)]
+
     @staticmethod
     def _ids(items: list[_Prepared], replies: list[Any]) -> list[str]:
         """The id each item is known by: its own, or the first one enqueued under its key."""
@@ -166,8 +178,9 @@ class AsyncMailer(_Base):
         idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
         status_ttl_s: int = DEFAULT_STATUS_TTL_S,
     ) -> None:
-        super().__init__(queue, max_payload_bytes, url, cipher, idempotency_window_s)
-        self.status_ttl_s = status_ttl_s  # 0: write no status (match the workers' EMAILQUEUE_STATUS_TTL_S)
+        super().__init__(
+            queue, max_payload_bytes, url, cipher, window_s=idempotency_window_s, status_ttl_s=status_ttl_s
+        )
         self.redis = client
 
     @classmethod
@@ -200,11 +213,9 @@ class AsyncMailer(_Base):
 
     async def send_many(self, emails: Iterable[EmailLike], *, chunk: int = 1000) -> list[str]:
         """Validate all first (nothing is enqueued if one is invalid), then pipeline."""
-        items = [_prepare(e, self.max_payload_bytes, self.cipher) for e in emails]
         ids: list[str] = []
         with translated(self._url):
-            for start in range(0, len(items), chunk):
-                part = items[start : start + chunk]
+            for part in self._chunks(emails, chunk):
                 pipe = self.redis.pipeline(transaction=False)
                 self._queue_commands(pipe, part)
                 ids += self._ids(part, await pipe.execute())
@@ -242,8 +253,9 @@ class Mailer(_Base):
         idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
         status_ttl_s: int = DEFAULT_STATUS_TTL_S,
     ) -> None:
-        super().__init__(queue, max_payload_bytes, url, cipher, idempotency_window_s)
-        self.status_ttl_s = status_ttl_s  # 0: write no status (match the workers' EMAILQUEUE_STATUS_TTL_S)
+        super().__init__(
+            queue, max_payload_bytes, url, cipher, window_s=idempotency_window_s, status_ttl_s=status_ttl_s
+        )
         self.redis = client
 
     @classmethod
@@ -276,11 +288,9 @@ class Mailer(_Base):
 
     def send_many(self, emails: Iterable[EmailLike], *, chunk: int = 1000) -> list[str]:
         """Validate all first (nothing is enqueued if one is invalid), then pipeline."""
-        items = [_prepare(e, self.max_payload_bytes, self.cipher) for e in emails]
         ids: list[str] = []
         with translated(self._url):
-            for start in range(0, len(items), chunk):
-                part = items[start : start + chunk]
+            for part in self._chunks(emails, chunk):
                 pipe = self.redis.pipeline(transaction=False)
                 self._queue_commands(pipe, part)
                 ids += self._ids(part, pipe.execute())
