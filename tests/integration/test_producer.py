@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -9,11 +10,20 @@ import pytest
 import redis
 
 from emailqueue import AsyncMailer, Email, InvalidEmail, Mailer, QueueFull, QueueUnavailable
+from emailqueue.deadletter import DeadLetters
+from emailqueue.delayed import promote_due
 from emailqueue.keys import QueueKeys
 from emailqueue.localserver import RedisServer, free_port
+from emailqueue.redisconn import async_client
+from emailqueue.stats import COUNTER_SNAPSHOT, counters_from_snapshot
 from tests.conftest import QUEUE
 
 K = QueueKeys(QUEUE)
+
+
+def counters(client: redis.Redis) -> dict[str, int]:
+    """What `emailqueue stats` shows, read with the sync client."""
+    return counters_from_snapshot(client.eval(COUNTER_SNAPSHOT, 1 + len(K.streams), K.stats, *K.streams))
 
 
 def email(i: int = 0, **kw: object) -> dict[str, object]:
@@ -21,13 +31,55 @@ def email(i: int = 0, **kw: object) -> dict[str, object]:
 
 
 def test_send_adds_one_stream_entry_and_counts(mailer: Mailer, rclient: redis.Redis) -> None:
+    rclient.config_resetstat()
     mid = mailer.send(email())
     entries = rclient.xrange(K.stream)
     assert len(entries) == 1
     _, fields = entries[0]
-    assert fields["v"] == "1"
+    assert fields == {"v": "1", "payload": fields["payload"]}
     assert json.loads(fields["payload"])["id"] == mid
-    assert rclient.hget(K.stats, "enqueued") == "1"
+    assert counters(rclient)["enqueued"] == 1
+    # one command per send: the XADD (the counter is computed from the stream, no status yet)
+    calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in rclient.info("commandstats").items()}
+    assert calls["xadd"] == 1 and not {"hincrby", "hset", "expire"} & set(calls)
+    assert mailer.status(mid) is None  # no worker has picked it up
+
+
+def test_track_queued_records_the_queued_state(redis_server: RedisServer) -> None:
+    with Mailer.from_url(redis_server.url, QUEUE, track_queued=True) as m:
+        mid = m.send(email())
+        [other] = m.send_many([email(1)])
+        for message_id in (mid, other):
+            status = m.status(message_id)
+            assert status is not None and status.state == "queued" and status.fields["queue"] == QUEUE
+
+
+async def test_enqueued_counts_every_email_once(
+    amailer: AsyncMailer, rclient: redis.Redis, redis_server: RedisServer
+) -> None:
+    """Direct sends, scheduled sends (counted when scheduled, not again when promoted), raw
+    XADDs of other languages' producers; promotions and dead letters retried are not new mail."""
+    await amailer.send(email(0))
+    await amailer.send_many([email(1), email(2, priority="high"), email(3, priority="bulk")])
+    soon = datetime.now(UTC) + timedelta(milliseconds=50)
+    await amailer.send_many([email(4, send_at=soon), email(5, send_at=soon, idempotency_key="k5")])
+    rclient.xadd(K.stream, {"v": "1", "payload": json.dumps(email(6))})  # e.g. PHP's XADD
+    assert counters(rclient)["enqueued"] == 7
+    client = async_client(redis_server.url)
+    try:
+        await asyncio.sleep(0.1)
+        assert await promote_due(client, QUEUE) == 2
+        assert rclient.xlen(K.stream) == 5 and rclient.zcard(K.delayed) == 0
+        # a dead letter moved back by `emailqueue failed retry` is not counted again
+        [(entry_id, fields)] = rclient.xrange(K.stream, count=1)
+        rclient.xdel(K.stream, entry_id)
+        rclient.xadd(K.failed, {**fields, "mid": "m0", "reason": "permanent", "error": "550"})
+        dead = DeadLetters(client, QUEUE)
+        assert await dead.retry(await dead.all()) == 1
+    finally:
+        await client.aclose()
+    got = counters(rclient)
+    assert (got["enqueued"], got["scheduled"], got["requeued"]) == (7, 2, 3)
 
 
 async def test_async_send_and_send_many(amailer: AsyncMailer, rclient: redis.Redis) -> None:
@@ -35,7 +87,7 @@ async def test_async_send_and_send_many(amailer: AsyncMailer, rclient: redis.Red
     ids = await amailer.send_many([email(i) for i in range(250)], chunk=100)
     assert len(set(ids)) == 250 and first not in ids
     assert rclient.xlen(K.stream) == 251
-    assert rclient.hget(K.stats, "enqueued") == "251"
+    assert counters(rclient)["enqueued"] == 251
 
 
 def test_send_many_validates_all_before_enqueueing(mailer: Mailer, rclient: redis.Redis) -> None:
@@ -102,7 +154,34 @@ def test_redis_full_refuses_loudly_and_evicts_nothing() -> None:
         assert error is not None and "out of memory" in str(error) and "NOT enqueued" in str(error)
         client = redis.Redis.from_url(server.url)
         assert client.xlen(K.stream) == sent  # every accepted email is still there
+        with pytest.raises(QueueFull):  # a batch: every reply read, the first error raised
+            m.send_many([email(i, text=big) for i in range(20)])
+        assert client.xlen(K.stream) == sent
+        client.delete(K.stream)  # once there is room the same connections work again
+        assert m.send(email()) and m.send_many([email(1), email(2)]) and client.xlen(K.stream) == 3
         client.close()
+
+
+@pytest.mark.parametrize("crash", [False, True])
+async def test_send_survives_a_redis_restart(crash: bool) -> None:
+    """The pooled connections die with the server; the next send notices (the pool checks a
+    connection for EOF before use) and reconnects instead of failing.  No retry is involved: a
+    send whose reply is lost raises (tests/soak/test_lost_reply.py) rather than enqueue twice."""
+    with RedisServer() as server:
+        sync = Mailer.from_url(server.url, QUEUE)
+        amailer = AsyncMailer.from_url(server.url, QUEUE)
+        sync.send(email(0))
+        await amailer.send(email(1))
+        server.restart(crash=crash)
+        await asyncio.sleep(0.05)  # an application's event loop runs on and sees the EOF
+        sync.send(email(2))
+        await amailer.send(email(3))
+        assert len(sync.send_many([email(4), email(5)])) == len(await amailer.send_many([email(6)])) + 1
+        client = redis.Redis.from_url(server.url)
+        assert client.xlen(K.stream) >= 5  # emails 2-6 for sure; 0-1 as far as the AOF had them
+        client.close()
+        sync.close()
+        await amailer.close()
 
 
 def test_idempotent_enqueue_returns_the_first_id(mailer: Mailer, rclient: redis.Redis) -> None:
@@ -115,7 +194,7 @@ def test_idempotent_enqueue_returns_the_first_id(mailer: Mailer, rclient: redis.
     ids = mailer.send_many([email(5, idempotency_key="order-1043-confirmation"), email(6), email(7)])
     assert ids[0] == other and len(set(ids)) == 3 and plain not in ids
     assert rclient.xlen(K.stream) == 5
-    assert rclient.hget(K.stats, "enqueued") == "5"
+    assert counters(rclient)["enqueued"] == 5
     assert rclient.hget(K.stats, "deduplicated") == "2"
     assert 0 < rclient.ttl(K.idempotency("order-1042-confirmation")) <= 86_400
 

@@ -434,10 +434,13 @@ async def test_message_status_follows_the_message(
 ) -> None:
     from tests.integration.test_cli import cli
 
-    ok, grey, bad = mailer.send_many([email(0), email(1, to="greylist@example.com"), email(2, to="reject@example.com")])
+    tracking = Mailer.from_url(redis_server.url, QUEUE, track_queued=True)  # the producer writes "queued"
+    ok, grey = tracking.send_many([email(0), email(1, to="greylist@example.com")])
+    tracking.close()
+    bad = mailer.send(email(2, to="reject@example.com"))  # by default a status appears at pick-up
     queued = mailer.status(ok)
     assert queued is not None and queued.state == "queued"
-    assert mailer.status("no-such-id") is None
+    assert mailer.status(bad) is None and mailer.status("no-such-id") is None
     async with running_worker(settings_for(retry_delay_ms=1500)):
         await wait_until(lambda: (s := mailer.status(grey)) is not None and s.state == "retrying", what="retrying")
         retrying = mailer.status(grey)

@@ -65,7 +65,7 @@ class DeadLetters:
         for letter in letters:
             fields = {k: letter.fields[k] for k in _REQUEUE_FIELDS if letter.fields.get(k)}
             result = await self._requeue(
-                keys=[self.keys.failed, self.keys.lane_stream(letter.fields.get(F_LANE))],
+                keys=[self.keys.failed, self.keys.lane_stream(letter.fields.get(F_LANE)), self.keys.stats],
                 args=[letter.failed_id, *flatten(fields)],
             )
             moved += result is not None

@@ -13,8 +13,8 @@ PROMOTE_BATCH = 500
 
 
 def promote_keys(keys: QueueKeys) -> list[str]:
-    """KEYS of PROMOTE_DUE: delayed, then the normal, high and bulk lane streams."""
-    return [keys.delayed, keys.lane_stream("normal"), keys.lane_stream("high"), keys.lane_stream("bulk")]
+    """KEYS of PROMOTE_DUE: delayed, the normal, high and bulk lane streams, stats."""
+    return [keys.delayed, keys.lane_stream("normal"), keys.lane_stream("high"), keys.lane_stream("bulk"), keys.stats]
 
 
 async def promote_due(redis: Redis, queue: str, *, now_ms: int | None = None, batch: int = PROMOTE_BATCH) -> int:

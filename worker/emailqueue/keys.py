@@ -22,6 +22,12 @@ F_MID = "mid"  # message id, when the payload carries none (raw producers)
 F_FIRST_AT = "first_attempt_at"
 F_LANE = "lane"  # priority lane of an entry in the delayed set or a dead letter (absent = normal)
 
+# Counters of the stats hash from which ``enqueued`` is computed (stats.read_queue_stats):
+# enqueued = entries ever added to the lane streams (XINFO STREAM entries-added) + scheduled
+# - requeued.  So ``send()`` is one XADD and counts raw producers' XADDs too.
+C_SCHEDULED = "scheduled"  # emails a producer put into the delayed set (send_at in the future)
+C_REQUEUED = "requeued"  # entries emailqueue re-added to a lane: promotions from delayed, dead letters retried
+
 # Priority lanes, most urgent first.  "normal" is the plain ``stream`` key.
 LANES = ("high", "normal", "bulk")
 

@@ -1,8 +1,11 @@
 """What an application calls: ``Mailer`` (sync) and ``AsyncMailer`` (asyncio).
 
-``send`` validates, encodes and returns after one round trip to Redis (XADD and the
-``enqueued`` counter, pipelined).  An email with ``send_at`` in the future goes to the
-``delayed`` set instead and is promoted when due.  An email with an ``idempotency_key``
+``send`` validates, encodes and returns after one command: an XADD, packed by hand
+(``xaddpipe``).  It writes no counter (``enqueued`` is computed from the streams, see
+``stats``) and no status: a message has a status once a worker picks it up, unless the
+producer is made with ``track_queued=True`` (then "queued" is written too, one more
+command per send).  An email with ``send_at`` in the future goes to the ``delayed`` set
+instead ("scheduled" status) and is promoted when due.  An email with an ``idempotency_key``
 is enqueued once per key within ``idempotency_window_s`` (default 24 h): a repeat returns
 the first message's id and enqueues nothing.  Failures raise: ``InvalidEmail`` for
 the email, ``QueueUnavailable`` / ``QueueFull`` for Redis.  Nothing is silently dropped.
@@ -23,12 +26,13 @@ import redis.asyncio as aredis
 
 from .crypto import PayloadCipher
 from .errors import InvalidEmail
-from .keys import F_LANE, QueueKeys, validate_queue_name
+from .keys import C_SCHEDULED, F_LANE, LANES, QueueKeys, validate_queue_name
 from .message import Email
-from .redisconn import async_client, sync_client, translated
+from .redisconn import async_client, sync_client, translate, translated
 from .scripts import flatten
 from .status import DEFAULT_STATUS_TTL_S, MessageStatus, parse
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES, encode
+from .xaddpipe import axadd_packed, pack_xadd, xadd_packed
 
 EmailLike = Email | Mapping[str, Any]
 
@@ -51,8 +55,8 @@ if ARGV[3] == '' then
   redis.call('XADD', KEYS[1], '*', unpack(fields))
 else
   redis.call('ZADD', KEYS[1], tonumber(ARGV[3]), ARGV[4])
+  redis.call('HINCRBY', KEYS[2], 'scheduled', 1)
 end
-redis.call('HINCRBY', KEYS[2], 'enqueued', 1)
 return ARGV[1]
 """
 
@@ -64,22 +68,7 @@ class _Prepared:
     due_ms: int | None  # None: ready now (stream); else score in the delayed set
     idempotency_key: str | None
     lane: str  # priority lane: high, normal, bulk
-
-
-def _prepare(email: EmailLike, max_bytes: int, cipher: PayloadCipher | None) -> _Prepared:
-    if not isinstance(email, Email):
-        if not isinstance(email, Mapping):
-            raise InvalidEmail("email", f"expected an Email or a mapping, got {type(email).__name__}")
-        email = Email(**email)
-    fields = encode(email, max_bytes, cipher)
-    due_ms: int | None = None
-    if email.send_at is not None:
-        due = int(email.send_at.timestamp() * 1000)
-        if due > time.time() * 1000:
-            due_ms = due
-    if email.priority != "normal" and due_ms is not None:
-        fields[F_LANE] = email.priority  # the promotion script routes it to its lane when due
-    return _Prepared(email.id, fields, due_ms, email.idempotency_key, email.priority)
+    packed: bytes | None  # the XADD as RESP bytes when it is a plain XADD (the fast path), else None
 
 
 FROM_ENV: Final = "env"
@@ -99,6 +88,7 @@ class _Base:
         *,
         window_s: int,
         status_ttl_s: int,
+        track_queued: bool,
     ) -> None:
         if isinstance(cipher, str):
             if cipher != FROM_ENV:
@@ -110,15 +100,51 @@ class _Base:
         self.max_payload_bytes = max_payload_bytes
         self.idempotency_window_s = window_s
         self.status_ttl_s = status_ttl_s  # 0: write no status (match the workers' EMAILQUEUE_STATUS_TTL_S)
+        self.track_queued = track_queued and status_ttl_s > 0
         self._url = url
+        self._streams = {lane: self.keys.lane_stream(lane) for lane in LANES}
 
-    def _queue_commands(self, pipe: Any, items: list[_Prepared]) -> None:
-        """Queue the commands for ``items`` on ``pipe``: one reply per item, then the counter."""
-        plain = 0
+    def _prepare(self, email: EmailLike) -> _Prepared:
+        if not isinstance(email, Email):
+            if not isinstance(email, Mapping):
+                raise InvalidEmail("email", f"expected an Email or a mapping, got {type(email).__name__}")
+            email = Email(**email)
+        fields = encode(email, self.max_payload_bytes, self.cipher)
+        due_ms: int | None = None
+        if email.send_at is not None:
+            due = int(email.send_at.timestamp() * 1000)
+            if due > time.time() * 1000:
+                due_ms = due
+        lane = email.priority
+        if lane != "normal" and due_ms is not None:
+            fields[F_LANE] = lane  # the promotion script routes it to its lane when due
+        plain = due_ms is None and email.idempotency_key is None and not self.track_queued
+        packed = pack_xadd(self._streams[lane], fields) if plain else None
+        return _Prepared(email.id, fields, due_ms, email.idempotency_key, lane, packed)
+
+    def _queue_commands(self, pipe: Any, items: list[_Prepared]) -> int:
+        """Queue the commands for ``items`` (those off the fast path) on ``pipe``.
+
+        Statuses go first, so that a worker quick enough to pick the message up before the
+        producer's status write cannot have its "sending" overwritten by "queued".  Returns
+        the index of the first item's reply; one reply per item follows.
+        """
+        offset = 0
+        if self.status_ttl_s:
+            now = _now_iso()
+            for item in items:
+                if item.due_ms is None and not self.track_queued:
+                    continue
+                key = self.keys.status(item.message_id)
+                state = "queued" if item.due_ms is None else "scheduled"
+                pipe.hset(key, mapping={"state": state, "updated_at": now, "queue": self.queue})
+                pipe.expire(key, self.status_ttl_s)
+                offset += 2
+        scheduled = 0
         for item in items:
             member = json.dumps(item.fields, separators=(",", ":")) if item.due_ms is not None else ""
             if item.idempotency_key is not None:
-                target = self.keys.lane_stream(item.lane) if item.due_ms is None else self.keys.delayed
+                target = self._streams[item.lane] if item.due_ms is None else self.keys.delayed
                 pipe.eval(
                     ENQUEUE_ONCE,
                     3,
@@ -132,31 +158,32 @@ class _Base:
                     *flatten(item.fields),
                 )
             elif item.due_ms is None:
-                pipe.xadd(self.keys.lane_stream(item.lane), item.fields)
-                plain += 1
+                pipe.xadd(self._streams[item.lane], item.fields)
             else:
                 pipe.zadd(self.keys.delayed, {member: item.due_ms})
-                plain += 1
-        if plain:
-            pipe.hincrby(self.keys.stats, "enqueued", plain)
-        if self.status_ttl_s:  # after the counter, so that the replies of the items come first
-            now = _now_iso()
-            for item in items:
-                key = self.keys.status(item.message_id)
-                state = "queued" if item.due_ms is None else "scheduled"
-                pipe.hset(key, mapping={"state": state, "updated_at": now, "queue": self.queue})
-                pipe.expire(key, self.status_ttl_s)
+                scheduled += 1
+        if scheduled:
+            pipe.hincrby(self.keys.stats, C_SCHEDULED, scheduled)
+        return offset
 
     def _chunks(self, emails: Iterable[EmailLike], chunk: int) -> list[list[_Prepared]]:
         """Validate and encode every email first (nothing is enqueued if one is invalid), then split."""
-        items = [_prepare(e, self.max_payload_bytes, self.cipher) for e in emails]
+        items = [self._prepare(e) for e in emails]
         return [items[start : start + chunk] for start in range(0, len(items), chunk)]
 
     @staticmethod
     def _ids(items: list[_Prepared], replies: list[Any]) -> list[str]:
-        """The id each item is known by: its own, or the first one enqueued under its key."""
+        """The id of each item: its own, or (idempotent enqueue) the first one enqueued under its key.
+
+        ``replies`` holds one reply per item off the fast path, in order.
+        """
         out = []
-        for item, reply in zip(items, replies, strict=False):
+        slow = iter(replies)
+        for item in items:
+            if item.packed is not None:
+                out.append(item.message_id)
+                continue
+            reply = next(slow, None)
             if item.idempotency_key is not None and reply is not None:
                 out.append(reply.decode() if isinstance(reply, bytes) else str(reply))
             else:
@@ -177,9 +204,16 @@ class AsyncMailer(_Base):
         cipher: PayloadCipher | str | None = FROM_ENV,
         idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
         status_ttl_s: int = DEFAULT_STATUS_TTL_S,
+        track_queued: bool = False,
     ) -> None:
         super().__init__(
-            queue, max_payload_bytes, url, cipher, window_s=idempotency_window_s, status_ttl_s=status_ttl_s
+            queue,
+            max_payload_bytes,
+            url,
+            cipher,
+            window_s=idempotency_window_s,
+            status_ttl_s=status_ttl_s,
+            track_queued=track_queued,
         )
         self.redis = client
 
@@ -192,6 +226,8 @@ class AsyncMailer(_Base):
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         cipher: PayloadCipher | str | None = FROM_ENV,
         idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
+        status_ttl_s: int = DEFAULT_STATUS_TTL_S,
+        track_queued: bool = False,
     ) -> Self:
         return cls(
             async_client(url),
@@ -200,25 +236,38 @@ class AsyncMailer(_Base):
             url=url,
             cipher=cipher,
             idempotency_window_s=idempotency_window_s,
+            status_ttl_s=status_ttl_s,
+            track_queued=track_queued,
         )
 
     async def send(self, email: EmailLike) -> str:
         """Enqueue one email; returns its message id."""
-        item = _prepare(email, self.max_payload_bytes, self.cipher)
-        with translated(self._url):
+        item = self._prepare(email)
+        try:
+            if item.packed is not None:  # the common case: one XADD, packed by hand
+                await axadd_packed(self.redis, (item.packed,))
+                return item.message_id
             pipe = self.redis.pipeline(transaction=False)
-            self._queue_commands(pipe, [item])
+            offset = self._queue_commands(pipe, [item])
             replies = await pipe.execute()
-        return self._ids([item], replies)[0]
+        except (redis.RedisError, OSError) as exc:
+            raise translate(exc, self._url) from None
+        return self._ids([item], replies[offset:])[0]
 
     async def send_many(self, emails: Iterable[EmailLike], *, chunk: int = 1000) -> list[str]:
         """Validate all first (nothing is enqueued if one is invalid), then pipeline."""
         ids: list[str] = []
         with translated(self._url):
             for part in self._chunks(emails, chunk):
-                pipe = self.redis.pipeline(transaction=False)
-                self._queue_commands(pipe, part)
-                ids += self._ids(part, await pipe.execute())
+                fast = [item.packed for item in part if item.packed is not None]
+                if fast:
+                    await axadd_packed(self.redis, fast)
+                replies: list[Any] = []
+                if len(fast) < len(part):
+                    pipe = self.redis.pipeline(transaction=False)
+                    offset = self._queue_commands(pipe, [item for item in part if item.packed is None])
+                    replies = (await pipe.execute())[offset:]
+                ids += self._ids(part, replies)
         return ids
 
     async def status(self, message_id: str) -> MessageStatus | None:
@@ -252,9 +301,16 @@ class Mailer(_Base):
         cipher: PayloadCipher | str | None = FROM_ENV,
         idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
         status_ttl_s: int = DEFAULT_STATUS_TTL_S,
+        track_queued: bool = False,
     ) -> None:
         super().__init__(
-            queue, max_payload_bytes, url, cipher, window_s=idempotency_window_s, status_ttl_s=status_ttl_s
+            queue,
+            max_payload_bytes,
+            url,
+            cipher,
+            window_s=idempotency_window_s,
+            status_ttl_s=status_ttl_s,
+            track_queued=track_queued,
         )
         self.redis = client
 
@@ -267,6 +323,8 @@ class Mailer(_Base):
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         cipher: PayloadCipher | str | None = FROM_ENV,
         idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
+        status_ttl_s: int = DEFAULT_STATUS_TTL_S,
+        track_queued: bool = False,
     ) -> Self:
         return cls(
             sync_client(url),
@@ -275,25 +333,38 @@ class Mailer(_Base):
             url=url,
             cipher=cipher,
             idempotency_window_s=idempotency_window_s,
+            status_ttl_s=status_ttl_s,
+            track_queued=track_queued,
         )
 
     def send(self, email: EmailLike) -> str:
         """Enqueue one email; returns its message id."""
-        item = _prepare(email, self.max_payload_bytes, self.cipher)
-        with translated(self._url):
+        item = self._prepare(email)
+        try:
+            if item.packed is not None:  # the common case: one XADD, packed by hand
+                xadd_packed(self.redis, (item.packed,))
+                return item.message_id
             pipe = self.redis.pipeline(transaction=False)
-            self._queue_commands(pipe, [item])
+            offset = self._queue_commands(pipe, [item])
             replies = pipe.execute()
-        return self._ids([item], replies)[0]
+        except (redis.RedisError, OSError) as exc:
+            raise translate(exc, self._url) from None
+        return self._ids([item], replies[offset:])[0]
 
     def send_many(self, emails: Iterable[EmailLike], *, chunk: int = 1000) -> list[str]:
         """Validate all first (nothing is enqueued if one is invalid), then pipeline."""
         ids: list[str] = []
         with translated(self._url):
             for part in self._chunks(emails, chunk):
-                pipe = self.redis.pipeline(transaction=False)
-                self._queue_commands(pipe, part)
-                ids += self._ids(part, pipe.execute())
+                fast = [item.packed for item in part if item.packed is not None]
+                if fast:
+                    xadd_packed(self.redis, fast)
+                replies: list[Any] = []
+                if len(fast) < len(part):
+                    pipe = self.redis.pipeline(transaction=False)
+                    offset = self._queue_commands(pipe, [item for item in part if item.packed is None])
+                    replies = pipe.execute()[offset:]
+                ids += self._ids(part, replies)
         return ids
 
     def status(self, message_id: str) -> MessageStatus | None:

@@ -79,8 +79,9 @@ for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', tonumber(ARGV[1]), '*', unpack(fields))
 """
 
-# KEYS: delayed, stream (normal lane), stream:high, stream:bulk.  ARGV: now (ms), max entries.
-# Moves due members (JSON objects of string fields) into the stream of their lane.
+# KEYS: delayed, stream (normal lane), stream:high, stream:bulk, stats.  ARGV: now (ms), max entries.
+# Moves due members (JSON objects of string fields) into the stream of their lane and counts
+# them as requeued (they were counted when first enqueued).
 PROMOTE_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, member in ipairs(due) do
@@ -100,15 +101,17 @@ for _, member in ipairs(due) do
   redis.call('XADD', target, '*', unpack(fields))
   redis.call('ZREM', KEYS[1], member)
 end
+if #due > 0 and KEYS[5] then redis.call('HINCRBY', KEYS[5], 'requeued', #due) end
 return #due
 """
 
-# KEYS: failed, stream.  ARGV: failed entry id, then field/value pairs for the stream.
+# KEYS: failed, stream, stats.  ARGV: failed entry id, then field/value pairs for the stream.
 REQUEUE_FAILED = """
 local n = redis.call('XDEL', KEYS[1], ARGV[1])
 if n == 0 then return false end
 local fields = {}
 for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+if KEYS[3] then redis.call('HINCRBY', KEYS[3], 'requeued', 1) end
 return redis.call('XADD', KEYS[2], '*', unpack(fields))
 """
 

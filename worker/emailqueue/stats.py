@@ -8,10 +8,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from .keys import GROUP, LANES, QueueKeys
+from .keys import C_REQUEUED, C_SCHEDULED, GROUP, LANES, QueueKeys
 
 COUNTERS = (
     "enqueued",
+    C_SCHEDULED,
+    C_REQUEUED,
     "sent",
     "retried",
     "failed",
@@ -59,27 +61,64 @@ class QueueStats:
         return data
 
 
+# KEYS: stats, then the lane streams.  Returns {entries ever added to the lanes, stats hash}
+# from one atomic snapshot.  In a script so that XINFO STREAM's first and last entries (whole
+# emails, attachments and all) stay in Redis; Redis < 7 has no entries-added (reads as 0).
+COUNTER_SNAPSHOT = """
+local added = 0
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    local info = redis.call('XINFO', 'STREAM', KEYS[i])
+    for j = 1, #info, 2 do
+      if info[j] == 'entries-added' then added = added + info[j + 1] end
+    end
+  end
+end
+return {added, redis.call('HGETALL', KEYS[1])}
+"""
+
+
+async def read_counters(redis: Redis, keys: QueueKeys) -> dict[str, int]:
+    """The queue's counters.  ``enqueued`` is computed, not stored: entries ever added to the
+    lane streams + emails scheduled into the delayed set - entries re-added by emailqueue
+    (promotions, dead letters retried).  So a producer's ``send()`` is a bare XADD, and
+    producers in other languages that XADD by hand are counted too."""
+    snapshot = await redis.register_script(COUNTER_SNAPSHOT)(keys=[keys.stats, *keys.streams])
+    return counters_from_snapshot(snapshot)
+
+
+def counters_from_snapshot(snapshot: list[Any]) -> dict[str, int]:
+    """The counters from COUNTER_SNAPSHOT's reply."""
+    added, flat = snapshot
+    counters = dict.fromkeys(COUNTERS, 0)
+    for k, v in zip(flat[::2], flat[1::2], strict=True):
+        counters[_s(k)] = int(v)
+    counters["enqueued"] = max(int(added) + counters[C_SCHEDULED] - counters[C_REQUEUED], 0)
+    return counters
+
+
 async def read_queue_stats(redis: Redis, queue: str) -> QueueStats:
-    """One pipelined round trip; a queue that does not exist yet reads as zeros."""
+    """Two round trips (the counters' snapshot, then one pipeline); a queue that does not
+    exist yet reads as zeros."""
     keys = QueueKeys(queue)
+    counters = await read_counters(redis, keys)
     pipe = redis.pipeline(transaction=False)
     pipe.zcard(keys.delayed)
     pipe.xlen(keys.failed)
-    pipe.hgetall(keys.stats)
     pipe.hexists(keys.control, "paused")
     for stream in keys.streams:
         pipe.xlen(stream)
         pipe.xinfo_consumers(stream, GROUP)
     results = await pipe.execute(raise_on_error=False)
-    delayed, failed, raw_counters, paused = results[:4]
-    for value in (delayed, failed, raw_counters):
+    delayed, failed, paused = results[:3]
+    for value in (delayed, failed):
         if isinstance(value, Exception):
             raise value
     by_name: dict[str, ConsumerInfo] = {}
     lanes: dict[str, int] = {}
     stream_len = 0
     for n, lane in enumerate(LANES):
-        length, consumers_raw = results[4 + 2 * n], results[5 + 2 * n]
+        length, consumers_raw = results[3 + 2 * n], results[4 + 2 * n]
         if isinstance(length, Exception):
             raise length
         stream_len += int(length)
@@ -96,9 +135,6 @@ async def read_queue_stats(redis: Redis, queue: str) -> QueueStats:
             by_name[name] = ConsumerInfo(name=name, pending=pending, idle_ms=idle)
     consumers = list(by_name.values())
     in_flight = sum(c.pending for c in consumers)
-    counters = dict.fromkeys(COUNTERS, 0)
-    for k, v in raw_counters.items():
-        counters[_s(k)] = int(v)
     return QueueStats(
         queue=queue,
         waiting=max(int(stream_len) - in_flight, 0),
