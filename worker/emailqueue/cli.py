@@ -209,8 +209,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         status = await mailer.status(args.id)
         if status is None:
             raise EmailQueueError(
-                f"no status for message {args.id} in queue {settings.queue!r} (unknown id, or older than "
-                "EMAILQUEUE_STATUS_TTL_S)"
+                f"no status for message {args.id} in queue {settings.queue!r}: not picked up by a worker yet, "
+                "an unknown id, or older than EMAILQUEUE_STATUS_TTL_S"
             )
         if args.json:
             print(json.dumps(status.as_dict(), indent=2))
@@ -379,7 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("stop-workers", parents=[common], help="every worker finishes what it holds and exits")
     sw.set_defaults(func=cmd_stop_workers)
 
-    ss = sub.add_parser("status", parents=[common], help="the state of one message (queued ... sent / failed)")
+    ss = sub.add_parser(
+        "status", parents=[common], help="the state of one message (scheduled, sending ... sent / failed)"
+    )
     ss.add_argument("id", metavar="ID")
     ss.add_argument("--json", action="store_true")
     ss.set_defaults(func=cmd_status)
