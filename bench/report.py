@@ -131,8 +131,8 @@ def markdown(res: dict[str, Any]) -> str:
             f"### Enqueue — one call, {e['n_per_repeat']:,} calls per repeat, payload {e['payload_json_bytes']:,} "
             "bytes of JSON",
             "",
-            "| call | p50 ms | p99 ms | max ms | p50 ÷ bare XADD |",
-            "|---|---:|---:|---:|---:|",
+            "| call | p50 ms | p99 ms | max ms | p50 ÷ bare XADD | p50 ÷ packed XADD |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for kind, title in (
             ("sync", "`Mailer.send()` (redis-py, blocking)"),
@@ -141,18 +141,28 @@ def markdown(res: dict[str, Any]) -> str:
             s = e[kind]
             lines.append(
                 f"| {title} | {_mmm(s['send']['p50'], 3)} | {_mmm(s['send']['p99'], 3)} | {_mmm(s['send']['max'], 2)} | "
-                f"**{_mmm(s['p50_ratio'], 2)}** |"
+                f"**{_mmm(s['p50_ratio'], 2)}** | {_mmm(s['p50_ratio_packed'], 2) if 'p50_ratio_packed' in s else '–'} |"
             )
             lines.append(
-                f"| bare `XADD` of the same fields ({kind}) | {_mmm(s['xadd']['p50'], 3)} | {_mmm(s['xadd']['p99'], 3)} | "
-                f"{_mmm(s['xadd']['max'], 2)} | 1 |"
+                f"| bare `XADD` of the same fields, redis-py `xadd()` ({kind}) | {_mmm(s['xadd']['p50'], 3)} | "
+                f"{_mmm(s['xadd']['p99'], 3)} | {_mmm(s['xadd']['max'], 2)} | 1 | |"
             )
+            if "packed" in s:
+                lines.append(
+                    f"| the same `XADD` packed by hand (`emailqueue.xaddpipe`, {kind}) | {_mmm(s['packed']['p50'], 3)} | "
+                    f"{_mmm(s['packed']['p99'], 3)} | {_mmm(s['packed']['max'], 2)} | | 1 |"
+                )
         sm = e["send_many"]
+        packed_rate = (
+            f"; the same packed by hand, as `send_many` does: {_mmm(sm['xadd_packed_rate'])}/s"
+            if "xadd_packed_rate" in sm
+            else ""
+        )
         lines += [
             "",
             f"`Mailer.send_many()` of {sm['n']:,} emails (validated, then pipelined in chunks of 1,000): "
-            f"**{_mmm(sm['rate'])} emails/s**; pipelined bare `XADD` of pre-encoded fields: "
-            f"{_mmm(sm['xadd_pipelined_rate'])}/s.",
+            f"**{_mmm(sm['rate'])} emails/s**; pipelined bare `XADD` of pre-encoded fields (redis-py pipeline): "
+            f"{_mmm(sm['xadd_pipelined_rate'])}/s{packed_rate}.",
             "",
         ]
     lat = res.get("latency")
