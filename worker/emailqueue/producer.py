@@ -1,7 +1,7 @@
 """What an application calls: ``Mailer`` (sync) and ``AsyncMailer`` (asyncio).
 
 ``send`` validates, encodes and returns after one command: an XADD, packed by hand
-(``xaddpipe``).  It writes no counter (``enqueued`` is computed from the streams, see
+(``rawpipe``).  It writes no counter (``enqueued`` is computed from the streams, see
 ``stats``) and no status: a message has a status once a worker picks it up, unless the
 producer is made with ``track_queued=True`` (then "queued" is written too, one more
 command per send).  An email with ``send_at`` in the future goes to the ``delayed`` set
@@ -27,11 +27,11 @@ from .crypto import PayloadCipher
 from .errors import InvalidEmail
 from .keys import C_SCHEDULED, F_LANE, LANES, QueueKeys, validate_queue_name
 from .message import Email
+from .rawpipe import axadd_packed, pack_xadd, xadd_packed
 from .redisconn import async_client, sync_client, translate, translated
 from .scripts import flatten
 from .status import DEFAULT_STATUS_TTL_S, MessageStatus, parse
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES, encode
-from .xaddpipe import axadd_packed, pack_xadd, xadd_packed
 
 EmailLike = Email | Mapping[str, Any]
 

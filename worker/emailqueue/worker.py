@@ -21,7 +21,7 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -34,6 +34,7 @@ from .metrics import Metrics
 from .mime import Envelope, build
 from .outcomes import Outcomes, Work, now_iso
 from .ratelimit import RateLimiter, is_slow_down
+from .rawpipe import aexecute_packed, pack_command
 from .redisconn import async_client
 from .retry import RetryPolicy, should_retry
 from .scripts import COMPLETE, DEAD_LETTER, DISCARD, EVENT, RETRY_LATER, SUPPRESS, Scripts
@@ -381,23 +382,26 @@ class Worker:
         emails = [w.entry.email for w in ids if w.entry is not None]
         rcpts = sorted({r for e in emails for r in e.recipients()})
         check_suppressed = self.settings.suppress_hard_bounces
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.mget([self.keys.sent_marker(e.id) for e in emails])
+        commands: list[tuple[Any, ...]] = [("MGET", *[self.keys.sent_marker(e.id) for e in emails])]
         if check_suppressed:
-            pipe.hmget(self.keys.suppressed, rcpts)
+            commands.append(("HMGET", self.keys.suppressed, *rcpts))
         if self.settings.status_ttl_s:
-            attempts = [str(w.entry.attempts + 1) for w in ids if w.entry is not None]
-            pipe.evalsha(
-                self._sending_sha,
-                len(emails),
-                *[self.keys.status(e.id) for e in emails],
-                self.settings.status_ttl_s,
-                now_iso(),
-                self.consumer,
-                *attempts,
+            attempts = [w.entry.attempts + 1 for w in ids if w.entry is not None]
+            statuses = [self.keys.status(e.id) for e in emails]
+            commands.append(
+                (
+                    "EVALSHA",
+                    self._sending_sha,
+                    len(emails),
+                    *statuses,
+                    self.settings.status_ttl_s,
+                    now_iso(),
+                    self.consumer,
+                    *attempts,
+                )
             )
         try:
-            found = await pipe.execute(raise_on_error=False)
+            found = await aexecute_packed(self.redis, [pack_command(c) for c in commands])  # packed by hand: rawpipe
         except (RedisError, OSError):
             return  # settle normally; worst case a duplicate, never a loss
         markers = found[0]

@@ -1,11 +1,12 @@
-"""XADD of already encoded entries, packed by hand and written on a pooled redis-py connection.
+"""Redis commands packed by hand and pipelined on a pooled redis-py connection.
 
-The producer's hot path.  Redis spends about 1 µs on an XADD; redis-py 8 spends 10-15 µs
-around it (command packing through a generic encoder, pipeline bookkeeping, observability
-hooks, reply callbacks), which is what capped ``send_many`` at ~20k emails/s.  Here an
-entry becomes RESP bytes in one ``%``-format per field, all entries of a batch go out in
-one write, and the replies are read back with the connection's own parser (hiredis when
-installed).  Connection handling stays redis-py's: the pool (which replaces a connection the
+The hot paths: the producer's XADD and the worker's settlement scripts.  Redis spends about
+1 µs on an XADD; redis-py 8 spends 10-15 µs around each command (packing through a generic
+encoder, pipeline bookkeeping, observability hooks, reply callbacks), which is what capped
+``send_many`` at ~20k emails/s.  Here a command becomes RESP bytes in one ``%``-format per
+argument, all commands of a batch go out in one write, and the replies are read back with
+the connection's own parser (hiredis when installed), raw: no response callbacks.
+Connection handling stays redis-py's: the pool (which replaces a connection the
 server closed before handing it out), ``check_health``, TLS, AUTH, and the client's retry
 policy (none by default: a batch whose replies are lost raises rather than being written
 twice; a client built with ``retry=`` gets redis-py's pipeline behaviour, and the worker's
@@ -38,17 +39,26 @@ def pack_xadd(stream: str, fields: Mapping[str, str]) -> bytes:
     return b"".join(parts)
 
 
-def _first_error(replies: list[Any]) -> None:
+def pack_command(args: Sequence[str | bytes | int | float]) -> bytes:
+    """Any command as RESP bytes (bytes as they are, anything else as its ``str`` in UTF-8)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        b = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(parts)
+
+
+def _first_error(replies: list[Any]) -> list[Any]:
     for reply in replies:
         if isinstance(reply, Exception):
             raise reply
+    return replies
 
 
-def xadd_packed(client: redis.Redis, packed: Sequence[bytes]) -> list[Any]:
-    """Write ``packed`` commands in one go and return their replies (entry ids)."""
+def execute_packed(client: redis.Redis, packed: Sequence[bytes]) -> list[Any]:
+    """Write ``packed`` commands in one go; their replies, an error reply as its exception."""
     pool = client.connection_pool
     conn = pool.get_connection()
-
     data = b"".join(packed)
 
     def attempt() -> list[Any]:
@@ -62,18 +72,15 @@ def xadd_packed(client: redis.Redis, packed: Sequence[bytes]) -> list[Any]:
         return replies
 
     try:
-        replies: list[Any] = conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect())  # type: ignore[no-untyped-call]
+        return conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect())  # type: ignore[no-untyped-call]
     finally:
         pool.release(conn)
-    _first_error(replies)
-    return replies
 
 
-async def axadd_packed(client: aredis.Redis, packed: Sequence[bytes]) -> list[Any]:
-    """The asyncio twin of ``xadd_packed``."""
+async def aexecute_packed(client: aredis.Redis, packed: Sequence[bytes]) -> list[Any]:
+    """The asyncio twin of ``execute_packed``."""
     pool = client.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-
     data = b"".join(packed)
 
     async def attempt() -> list[Any]:
@@ -90,8 +97,16 @@ async def axadd_packed(client: aredis.Redis, packed: Sequence[bytes]) -> list[An
         await conn.disconnect()
 
     try:
-        replies: list[Any] = await conn.retry.call_with_retry(attempt, fail)
+        return await conn.retry.call_with_retry(attempt, fail)  # type: ignore[no-any-return]
     finally:
         await pool.release(conn)
-    _first_error(replies)
-    return replies
+
+
+def xadd_packed(client: redis.Redis, packed: Sequence[bytes]) -> list[Any]:
+    """Run packed XADDs; their entry ids, or the first error reply raised (after reading all)."""
+    return _first_error(execute_packed(client, packed))
+
+
+async def axadd_packed(client: aredis.Redis, packed: Sequence[bytes]) -> list[Any]:
+    """The asyncio twin of ``xadd_packed``."""
+    return _first_error(await aexecute_packed(client, packed))
