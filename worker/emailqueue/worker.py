@@ -275,9 +275,9 @@ class Worker:
                 continue
             try:
                 # every lane in one call, most urgent first; COUNT applies per lane
-                reply = await self.redis.xreadgroup(
-                    GROUP, self.consumer, dict.fromkeys(self.keys.streams, ">"), count=free, block=READ_BLOCK_MS
-                )
+                [reply] = await aexecute_packed(self.redis, [self._read_command(free)])
+                if isinstance(reply, Exception):
+                    raise reply
                 delay = 0.1
                 self.state.redis_ok = True
             except ResponseError as exc:
@@ -292,14 +292,19 @@ class Worker:
                 await self._sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            batches = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply or [])
-            for stream_name, entries in batches:
+            for stream_name, entries in reply.items() if isinstance(reply, dict) else reply or []:
                 stream = _s(stream_name)
-                got = [(_s(eid), raw) for eid, raw in entries]
+                got = [(_s(eid), _pairs(flat)) for eid, flat in entries]
                 if self.state.paused:  # the pause began during the blocking read: hold them
                     self._held_while_paused.append((stream, got))
                 else:
                     await self._dispatch(stream, got, reclaimed=False)
+
+    def _read_command(self, count: int) -> bytes:
+        """XREADGROUP over every lane, packed by hand (rawpipe; the reply is parsed here too)."""
+        streams = self.keys.streams
+        args: list[str | int] = ["XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", count, "BLOCK", READ_BLOCK_MS]
+        return pack_command([*args, "STREAMS", *streams, *[">"] * len(streams)])
 
     async def _reclaim_loop(self) -> None:
         every = max(min(self.settings.claim_idle_ms / 4000, 30.0), 0.1)
@@ -592,6 +597,14 @@ class Worker:
 
 def _is_noscript(result: object) -> bool:
     return isinstance(result, ResponseError) and "NOSCRIPT" in str(result)
+
+
+def _pairs(flat: list[bytes] | dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """An entry's fields from a raw reply: a flat [field, value, ...] list (RESP2) or a map (RESP3)."""
+    if isinstance(flat, dict):
+        return flat
+    it = iter(flat)
+    return dict(zip(it, it, strict=True))
 
 
 def _s(value: bytes | str) -> str:
