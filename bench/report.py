@@ -149,7 +149,7 @@ def markdown(res: dict[str, Any]) -> str:
             )
             if "packed" in s:
                 lines.append(
-                    f"| the same `XADD` packed by hand (`emailqueue.xaddpipe`, {kind}) | {_mmm(s['packed']['p50'], 3)} | "
+                    f"| the same `XADD` packed by hand (`emailqueue.rawpipe`, {kind}) | {_mmm(s['packed']['p50'], 3)} | "
                     f"{_mmm(s['packed']['p99'], 3)} | {_mmm(s['packed']['max'], 2)} | | 1 |"
                 )
         sm = e["send_many"]

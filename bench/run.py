@@ -342,14 +342,14 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def bench_enqueue(b: Bench) -> dict[str, Any]:
     """send() against two floors, interleaved call by call: redis-py's own ``xadd`` (what an
-    application would write) and the same XADD packed by hand (``emailqueue.xaddpipe``, the
+    application would write) and the same XADD packed by hand (``emailqueue.rawpipe``, the
     path ``send()`` itself uses: the cheapest way this client has to put an entry into Redis)."""
     import redis
 
     from emailqueue.message import Email
     from emailqueue.producer import AsyncMailer, Mailer
+    from emailqueue.rawpipe import axadd_packed, pack_xadd, xadd_packed
     from emailqueue.wire import encode
-    from emailqueue.xaddpipe import axadd_packed, pack_xadd, xadd_packed
 
     cfg = b.cfg
     n = cfg.enqueue_n
