@@ -492,7 +492,8 @@ class Worker:
             await self.outcomes.suppress(
                 email.id, {r: int(reply[:3]) for r, reply in result.refused.items() if reply[:3].isdigit()}
             )
-        log.debug("sent %s to %s: %s", email.id, ", ".join(email.recipients()), result.reply)
+        if log.isEnabledFor(logging.DEBUG):  # the join is not free, and this runs for every email
+            log.debug("sent %s to %s: %s", email.id, ", ".join(email.recipients()), result.reply)
         keys = [work.stream, self.keys.stats, self.keys.sent_marker(email.id)]
         args: list[object] = [work.entry_id, self.settings.sent_marker_ttl_s, str(int(time.time())), int(elapsed * 1e6)]
         if self.settings.status_ttl_s:  # the final status rides in the same script: no extra command
