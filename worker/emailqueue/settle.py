@@ -10,6 +10,7 @@ than Redis spends running the script.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from .rawpipe import aexecute_packed, pack_command
 
 MAX_BATCH = 256
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -74,7 +77,9 @@ class Settler:
     async def _flush(self, batch: list[_Item]) -> None:
         try:
             results = await self._execute(batch)
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # anything: the flush task must never die with waiters left
+            if not isinstance(exc, RedisError | OSError):
+                log.exception("settlement batch failed")
             for item in batch:
                 if item.done is not None and not item.done.done():
                     item.done.set_exception(exc)
