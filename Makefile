@@ -53,6 +53,10 @@ bench: $(STAMP) ## benchmarks vs Celery, arq and a bare asyncio loop (BENCH_ARGS
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/run.py $(BENCH_ARGS)
 
+.PHONY: bench-example
+bench-example: $(STAMP) ## the password-reset example: endpoint p50/p99, SMTP inline vs emailqueue (BENCH_ARGS=--quick)
+	$(PY) bench/password_reset.py $(BENCH_ARGS)
+
 .PHONY: soak
 soak: $(STAMP) ## the 100k-message chaos soak (kills workers, restarts Redis, breaks SMTP; counts every id)
 	$(PY) -m tests.soak --n 100000 --rate 800
