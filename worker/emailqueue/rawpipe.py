@@ -40,10 +40,20 @@ def pack_xadd(stream: str, fields: Mapping[str, str]) -> bytes:
 
 
 def pack_command(args: Sequence[str | bytes | int | float]) -> bytes:
-    """Any command as RESP bytes (bytes as they are, anything else as its ``str`` in UTF-8)."""
+    """Any command as RESP bytes: bytes as they are, str as UTF-8, numbers in decimal.
+
+    Anything else (None, a bool, an object) is a programming error and raises ``TypeError``
+    naming the type, as redis-py refuses it too; a silent ``"None"`` in Redis would be worse."""
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
-        b = arg if isinstance(arg, bytes) else str(arg).encode()
+        if isinstance(arg, bytes):
+            b = arg
+        elif isinstance(arg, str):
+            b = arg.encode()
+        elif isinstance(arg, int | float) and not isinstance(arg, bool):
+            b = repr(arg).encode()
+        else:
+            raise TypeError(f"cannot send a {type(arg).__name__} to Redis as a command argument")
         parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
     return b"".join(parts)
 
