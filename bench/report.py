@@ -158,11 +158,17 @@ def markdown(res: dict[str, Any]) -> str:
             if "xadd_packed_rate" in sm
             else ""
         )
+        models = (
+            f"; of the same emails as `Email` objects (validated when the application built them): "
+            f"{_mmm(sm['models_rate'])}/s"
+            if "models_rate" in sm
+            else ""
+        )
         lines += [
             "",
-            f"`Mailer.send_many()` of {sm['n']:,} emails (validated, then pipelined in chunks of 1,000): "
-            f"**{_mmm(sm['rate'])} emails/s**; pipelined bare `XADD` of pre-encoded fields (redis-py pipeline): "
-            f"{_mmm(sm['xadd_pipelined_rate'])}/s{packed_rate}.",
+            f"`Mailer.send_many()` of {sm['n']:,} emails as dicts (validated, then pipelined in chunks of 1,000): "
+            f"**{_mmm(sm['rate'])} emails/s**{models}; pipelined bare `XADD` of pre-encoded fields (redis-py "
+            f"pipeline): {_mmm(sm['xadd_pipelined_rate'])}/s{packed_rate}.",
             "",
         ]
     lat = res.get("latency")
