@@ -127,11 +127,13 @@ async def test_malformed_entries_are_dead_lettered_and_queue_flows(
     raw.xadd(K.stream, {"v": "1", "payload": "{nope"})
     raw.xadd(K.stream, {"v": "1", "payload": json.dumps({"to": "x", "text": "t"})})
     raw.xadd(K.stream, {b"v": b"1", b"payload": b"\xff\xfe not utf-8"})
+    # a JSON escape of a lone surrogate: valid JSON and UTF-8, but not text (it once killed the read loop)
+    raw.xadd(K.stream, {"v": "1", "payload": json.dumps({"id": "s1", "to": "r\udce9@example.com", "text": "t"})})
     raw.close()
     good = mailer.send_many([email(i) for i in range(5)])
     async with running_worker(settings_for()):
         await wait_until(lambda: sink.count() >= 5, what="good messages")
-        await _until_failed(rclient, 5)
+        await _until_failed(rclient, 6)
     dead = sorted((f for _, f in rclient.xrange(K.failed)), key=lambda f: tuple(map(int, f["entry_id"].split("-"))))
     reasons = [f["error"] for f in dead]  # in the order they were written to the stream
     assert "missing field 'v'" in reasons[0]
@@ -139,9 +141,10 @@ async def test_malformed_entries_are_dead_lettered_and_queue_flows(
     assert "not valid JSON" in reasons[2]
     assert "to[0].email" in reasons[3]
     assert "UTF-8" in reasons[4]
+    assert "lone surrogate" in reasons[5] and dead[5]["mid"] == "s1"
     assert all(f["reason"] == "invalid" for _, f in rclient.xrange(K.failed))
     assert sorted(sink.delivered_ids()) == sorted(good)
-    assert rclient.hget(K.stats, "dropped_invalid") == "5"
+    assert rclient.hget(K.stats, "dropped_invalid") == "6"
     assert rclient.xlen(K.stream) == 0
 
 
@@ -170,6 +173,90 @@ async def test_redelivered_message_already_sent_is_not_sent_again(
         await wait_until(lambda: rclient.hget(K.stats, "duplicates_suppressed") == "1", what="suppression")
     assert sink.delivered_ids() == [mid]
     assert rclient.xlen(K.stream) == 0
+
+
+async def test_the_same_message_twice_in_one_batch_is_sent_once(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    """Two entries of one message (a producer's retry after a lost reply) read in the same batch:
+    neither has a sent marker yet, so the batch itself must notice."""
+    mid = mailer.send(email(0))
+    [(_, fields)] = rclient.xrange(K.stream)
+    rclient.xadd(K.stream, fields)
+    others = mailer.send_many([email(i) for i in range(1, 4)])
+    async with running_worker(settings_for()):
+        await wait_until(lambda: rclient.xlen(K.stream) == 0, what="all settled")
+    assert sorted(sink.delivered_ids()) == sorted([mid, *others])
+    assert rclient.hget(K.stats, "duplicates_suppressed") == "1"
+
+
+async def test_a_reply_that_is_not_utf8_is_recorded_and_sent_once(
+    settings_for: Callable[..., Settings], mailer: Mailer, rclient: redis.Redis
+) -> None:
+    """A server whose 250 holds a byte that is not UTF-8 (Latin-1 relays exist): one delivery,
+    settled, the odd byte kept visible in the status.  It used to fail the settlement, and the
+    message was reclaimed and sent again until it was dead-lettered as poison."""
+    import asyncio
+
+    accepted: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 latin1.example ESMTP\r\n")
+        data: list[bytes] | None = None
+        while line := await reader.readline():
+            if data is not None:
+                if line == b".\r\n":
+                    accepted.append(b"".join(data))
+                    data = None
+                    writer.write(b"250 2.0.0 Message accept\xe9 for delivery\r\n")
+                else:
+                    data.append(line)
+                continue
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                data = []
+                writer.write(b"354 go ahead\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                break
+            else:
+                writer.write(b"250 ok\r\n")
+            await writer.drain()
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    mid = mailer.send(email(0))
+    try:
+        async with running_worker(settings_for(mailer_dsn=f"smtp://127.0.0.1:{port}?auto_tls=false")):
+            await wait_until(lambda: rclient.hget(K.stats, "sent") == "1", what="settled as sent")
+            await asyncio.sleep(2)  # past the reclaim threshold (1.5 s): a second delivery would show
+    finally:
+        server.close()
+    assert len(accepted) == 1
+    status = mailer.status(mid)
+    assert status is not None and status.state == "sent" and "accept\\xe9" in status.fields["reply"]
+    assert rclient.xlen(K.stream) == 0 and rclient.xlen(K.failed) == 0
+
+
+async def test_scripts_are_reloaded_after_redis_loses_its_script_cache(
+    settings_for: Callable[..., Settings], mailer: Mailer, sink: Sink, rclient: redis.Redis
+) -> None:
+    from emailqueue.status import MARK_SENDING
+
+    sha = rclient.script_load(MARK_SENDING)
+    async with running_worker(settings_for()):
+        mailer.send(email(0))
+        await wait_until(lambda: sink.count() == 1, what="first delivery")
+        rclient.script_flush()  # what a Redis restart without persistence of scripts does
+        mailer.send_many([email(i) for i in range(1, 4)])
+        await wait_until(lambda: sink.count() == 4, what="deliveries after the flush")
+        await wait_until(lambda: rclient.script_exists(sha) == [True], what="MARK_SENDING reloaded")
+        mid = mailer.send(email(9))
+        await wait_until(lambda: sink.count() == 5, what="a delivery with the script back")
+    status = mailer.status(mid)
+    assert status is not None and status.state == "sent" and status.fields.get("consumer")
 
 
 async def test_failed_retry_after_fix_delivers(

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from emailqueue import Email, MalformedEntry
+from emailqueue import Email, InvalidEmail, MalformedEntry
 from emailqueue.wire import decode, encode, message_id_of
 
 
@@ -63,3 +63,13 @@ def test_message_id_survives_garbage() -> None:
     assert message_id_of({"payload": "garbage"}, "5-0") == "5-0"
     assert message_id_of({"mid": "abc", "payload": "garbage"}, "5-0") == "abc"
     assert message_id_of({"payload": '{"id": "xyz"}'}, "5-0") == "xyz"
+
+
+def test_text_that_is_not_unicode_is_refused_naming_the_field() -> None:
+    """A lone surrogate (from undecodable bytes) cannot be encoded: InvalidEmail, not a crash."""
+    with pytest.raises(InvalidEmail) as info:
+        encode(Email(to="a@example.com", text="ok", headers={"X-Ref": "caf\udce9"}))
+    assert info.value.field == "headers.X-Ref" and "surrogate" in info.value.reason
+    with pytest.raises(InvalidEmail, match=r"to\[0\]\.email"):
+        Email(to="r\udce9@example.com", text="t")
+    assert encode(Email(to="jörg@exämple.de", text="smile \U0001f600"))  # real non-ASCII is fine

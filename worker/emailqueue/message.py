@@ -22,8 +22,11 @@ Priority = Literal["high", "normal", "bulk"]
 
 # Pragmatic RFC 5321 mailbox check: a dot-atom-ish local part and a hostname.  Quoted
 # local parts and address literals are rejected on purpose (providers reject them too).
-_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uffff-]+)*"
-_LABEL = r"[A-Za-z0-9\u0080-\uffff](?:[A-Za-z0-9\u0080-\uffff-]{0,61}[A-Za-z0-9\u0080-\uffff])?"
+# Non-ASCII: any character except the surrogates (a lone one is not Unicode text and cannot be
+# encoded; it reaches us from undecodable bytes or a JSON "\udXXX" escape).
+_U = r"\u0080-\ud7ff\ue000-\uffff"
+_LOCAL = rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~{_U}-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~{_U}-]+)*"
+_LABEL = rf"[A-Za-z0-9{_U}](?:[A-Za-z0-9{_U}-]{{0,61}}[A-Za-z0-9{_U}])?"
 _ADDRESS = re.compile(rf"^{_LOCAL}@{_LABEL}(?:\.{_LABEL})*$")
 _NAMED_ADDRESS = re.compile(r"^\s*(.*?)\s*<([^<>]*)>\s*$")  # 'Name <a@b.c>'
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII except ':' (RFC 5322 ftext)

@@ -99,6 +99,9 @@ class Outcomes:
                 log.warning("recording an outcome failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+            except Exception:  # a bug, not Redis: retrying cannot help; the entry stays pending
+                log.exception("could not record the outcome of entry %s; it will be redelivered", args[0])
+                return
 
     def member(self, work: Work) -> dict[str, str]:
         """The entry's fields for the delayed set, with its lane so that promotion puts it back there."""

@@ -25,7 +25,7 @@ import redis.asyncio as aredis
 
 from .crypto import PayloadCipher
 from .errors import InvalidEmail
-from .keys import C_SCHEDULED, F_LANE, LANES, QueueKeys, validate_queue_name
+from .keys import F_LANE, LANES, QueueKeys, validate_queue_name
 from .message import Email
 from .rawpipe import axadd_packed, pack_xadd, xadd_packed
 from .redisconn import async_client, sync_client, translate, translated
@@ -37,6 +37,14 @@ EmailLike = Email | Mapping[str, Any]
 
 
 DEFAULT_IDEMPOTENCY_WINDOW_S = 86_400
+
+# KEYS: delayed, stats.  ARGV: due (ms), member.  A scheduled send and its count, atomically
+# (a ZADD that Redis accepts and a counter it refuses when full would report a lost email).
+SCHEDULE = """
+redis.call('ZADD', KEYS[1], tonumber(ARGV[1]), ARGV[2])
+redis.call('HINCRBY', KEYS[2], 'scheduled', 1)
+return 1
+"""
 
 # KEYS: target (stream or delayed), stats, idempotency key.
 # ARGV: message id, window (s), due ms ('' = stream), delayed member, then stream fields.
@@ -138,7 +146,6 @@ class _Base:
                 pipe.hset(key, mapping={"state": state, "updated_at": now, "queue": self.queue})
                 pipe.expire(key, self.status_ttl_s)
                 offset += 2
-        scheduled = 0
         for item in items:
             member = json.dumps(item.fields, separators=(",", ":")) if item.due_ms is not None else ""
             if item.idempotency_key is not None:
@@ -158,10 +165,7 @@ class _Base:
             elif item.due_ms is None:
                 pipe.xadd(self._streams[item.lane], item.fields)
             else:
-                pipe.zadd(self.keys.delayed, {member: item.due_ms})
-                scheduled += 1
-        if scheduled:
-            pipe.hincrby(self.keys.stats, C_SCHEDULED, scheduled)
+                pipe.eval(SCHEDULE, 2, self.keys.delayed, self.keys.stats, item.due_ms, member)
         return offset
 
     def _chunks(self, emails: Iterable[EmailLike], chunk: int) -> list[list[_Prepared]]:

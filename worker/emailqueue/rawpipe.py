@@ -6,11 +6,13 @@ encoder, pipeline bookkeeping, observability hooks, reply callbacks), which is w
 ``send_many`` at ~20k emails/s.  Here a command becomes RESP bytes in one ``%``-format per
 argument, all commands of a batch go out in one write, and the replies are read back with
 the connection's own parser (hiredis when installed), raw: no response callbacks.
-Connection handling stays redis-py's: the pool (which replaces a connection the
-server closed before handing it out), ``check_health``, TLS, AUTH, and the client's retry
-policy (none by default: a batch whose replies are lost raises rather than being written
-twice; a client built with ``retry=`` gets redis-py's pipeline behaviour, and the worker's
-sent markers keep a message enqueued twice that way from being delivered twice).
+Connection handling stays redis-py's: the pool (which replaces a connection the server
+closed before handing it out), ``check_health``, TLS, AUTH; a connection that fails mid-batch
+is disconnected by redis-py and the error raised.  Nothing is retried here, whatever retry
+policy the client was built with: a batch whose replies were lost may have been applied, and
+writing it again would enqueue every message twice (the worker would catch most of those by
+message id, but not all).  The caller decides; the worker's settlement scripts are idempotent
+and retried by the worker.
 
 Error replies (OOM, ACL) do not desynchronise the connection: every reply of the batch is
 read, then the first error is raised.
@@ -49,13 +51,26 @@ def pack_command(args: Sequence[str | bytes | int | float]) -> bytes:
         if isinstance(arg, bytes):
             b = arg
         elif isinstance(arg, str):
-            b = arg.encode()
+            try:
+                b = arg.encode()
+            except UnicodeEncodeError:
+                b = _visible(arg)
         elif isinstance(arg, int | float) and not isinstance(arg, bool):
             b = repr(arg).encode()
         else:
             raise TypeError(f"cannot send a {type(arg).__name__} to Redis as a command argument")
         parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
     return b"".join(parts)
+
+
+def _visible(text: str) -> bytes:
+    """Text holding lone surrogates as UTF-8 with them made visible: SMTP replies are decoded
+    with surrogateescape, so ``\\udce9`` was the byte 0xE9 and becomes ``\\xe9``; any other
+    lone surrogate is written as its escape.  Never fails."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
 
 
 def _first_error(replies: list[Any]) -> list[Any]:
@@ -67,11 +82,10 @@ def _first_error(replies: list[Any]) -> list[Any]:
 
 def execute_packed(client: redis.Redis, packed: Sequence[bytes]) -> list[Any]:
     """Write ``packed`` commands in one go; their replies, an error reply as its exception."""
+    data = b"".join(packed)
     pool = client.connection_pool
     conn = pool.get_connection()
-    data = b"".join(packed)
-
-    def attempt() -> list[Any]:
+    try:
         conn.send_packed_command((data,))  # type: ignore[no-untyped-call]
         replies: list[Any] = []
         for _ in packed:
@@ -80,20 +94,16 @@ def execute_packed(client: redis.Redis, packed: Sequence[bytes]) -> list[Any]:
             except ResponseError as exc:
                 replies.append(exc)
         return replies
-
-    try:
-        return conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect())  # type: ignore[no-untyped-call]
     finally:
         pool.release(conn)
 
 
 async def aexecute_packed(client: aredis.Redis, packed: Sequence[bytes]) -> list[Any]:
     """The asyncio twin of ``execute_packed``."""
+    data = b"".join(packed)
     pool = client.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-    data = b"".join(packed)
-
-    async def attempt() -> list[Any]:
+    try:
         await conn.send_packed_command((data,))
         replies: list[Any] = []
         for _ in packed:
@@ -102,12 +112,6 @@ async def aexecute_packed(client: aredis.Redis, packed: Sequence[bytes]) -> list
             except ResponseError as exc:
                 replies.append(exc)
         return replies
-
-    async def fail(_error: Exception) -> None:
-        await conn.disconnect()
-
-    try:
-        return await conn.retry.call_with_retry(attempt, fail)  # type: ignore[no-any-return]
     finally:
         await pool.release(conn)
 

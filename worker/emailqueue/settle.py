@@ -96,16 +96,20 @@ class Settler:
         results: list[Any] = [None] * len(batch)
         todo = list(range(len(batch)))
         for attempt in (1, 2):
-            packed = [
-                pack_command(("EVALSHA", batch[i].sha, len(batch[i].keys), *batch[i].keys, *batch[i].args))
-                for i in todo
-            ]
-            replies = await aexecute_packed(self.redis, packed)
-            for i, reply in zip(todo, replies, strict=True):
+            packed, sent = [], []
+            for i in todo:
+                item = batch[i]
+                try:
+                    packed.append(pack_command(("EVALSHA", item.sha, len(item.keys), *item.keys, *item.args)))
+                    sent.append(i)
+                except (TypeError, ValueError) as exc:  # a bad argument fails its own item, not the batch
+                    results[i] = exc
+            replies = await aexecute_packed(self.redis, packed) if packed else []
+            for i, reply in zip(sent, replies, strict=True):
                 results[i] = reply
             # NOSCRIPT: the server lost its script cache (a restart); such an entry did not
             # run at all, so loading the scripts and running just those again is safe
-            todo = [i for i in todo if _is_noscript(results[i])]
+            todo = [i for i in sent if is_noscript(results[i])]
             if not todo or attempt == 2:
                 break
             await self._load_scripts()
@@ -116,7 +120,8 @@ class Settler:
             await self.redis.script_load(source)
 
 
-def _is_noscript(result: object) -> bool:
+def is_noscript(result: object) -> bool:
+    """The reply says the script is not in the server's cache (redis-py strips the NOSCRIPT code)."""
     return isinstance(result, NoScriptError) or (isinstance(result, ResponseError) and "NOSCRIPT" in str(result))
 
 

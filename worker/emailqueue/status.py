@@ -1,7 +1,8 @@
 """Per-message status: queued / sending / retrying / sent / failed / suppressed, kept for a TTL.
 
-``emailqueue:{<queue>}:status:<id>`` is a hash written by the producer (queued) and the
-worker (every later state), in the round trips they make anyway, and read by
+``emailqueue:{<queue>}:status:<id>`` is a hash written by the worker from the moment it
+picks a message up (sending, then every later state, in the round trips it makes anyway), by
+the producer for scheduled sends (and "queued" when made with ``track_queued=True``), read by
 ``Mailer.status(id)`` and ``emailqueue status ID``.  ``EMAILQUEUE_STATUS_TTL_S=0`` turns it
 off (it costs about 150 bytes of Redis memory per message for the TTL).
 """
@@ -30,7 +31,7 @@ end
 return #KEYS
 """
 
-STATES = ("queued", "sending", "retrying", "sent", "failed", "suppressed")
+STATES = ("scheduled", "queued", "sending", "retrying", "sent", "failed", "suppressed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from .crypto import PayloadCipher
 from .errors import InvalidEmail, MalformedEntry
@@ -32,7 +33,10 @@ def encode(
     message id travels in the clear as ``mid``, so an entry that cannot be opened is still
     dead-lettered under its own id.
     """
-    payload = email.model_dump_json(by_alias=True, exclude_none=True)
+    try:
+        payload = email.model_dump_json(by_alias=True, exclude_none=True)
+    except PydanticSerializationError:
+        raise InvalidEmail(_not_unicode(email), "contains a lone surrogate: text that is not valid Unicode") from None
     size = len(payload)  # ASCII-only JSON? cheap lower bound first, exact count if close
     if size * 4 > max_bytes:
         size = len(payload.encode())
@@ -46,6 +50,30 @@ def encode(
         enc, sealed = cipher.encrypt(payload)
         return {F_VERSION: WIRE_VERSION, F_PAYLOAD: sealed, F_ENC: enc, F_MID: email.id}
     return {F_VERSION: WIRE_VERSION, F_PAYLOAD: payload}
+
+
+def _not_unicode(email: Email) -> str:
+    """The first field holding text that cannot be encoded as UTF-8 (a lone surrogate)."""
+
+    def bad(value: object) -> str | None:
+        if isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return ""
+            return None
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            inner = bad(item)
+            if inner is not None:
+                return f"[{key}]{inner}" if isinstance(key, int) else f".{key}{inner}"
+        return None
+
+    for name, value in email.model_dump(by_alias=True, exclude_none=True).items():
+        inner = bad(value)
+        if inner is not None:
+            return f"{name}{inner}"
+    return "email"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +148,11 @@ def decode(fields: Mapping[str, str], entry_id: str = "", cipher: PayloadCipher 
         raise MalformedEntry(f"payload is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise MalformedEntry("payload is not a JSON object")
+    if "\\ud" in payload or "\\uD" in payload:  # a surrogate escape: a pair is fine, a lone one is not text
+        try:
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise MalformedEntry("payload contains a lone surrogate escape (\\udXXX): not valid Unicode") from None
     if "id" not in data or not data["id"]:
         data["id"] = message_id_of(fields, entry_id)
     try:

@@ -40,7 +40,7 @@ from .retry import RetryPolicy, should_retry
 from .scripts import COMPLETE, DEAD_LETTER, DISCARD, EVENT, RETRY_LATER, SUPPRESS, Scripts
 from .sender import SmtpPool
 from .settings import Settings
-from .settle import Settler
+from .settle import Settler, is_noscript
 from .status import MARK_SENDING, SET_STATUS
 from .wire import decode, fields_to_str
 
@@ -129,6 +129,7 @@ class Worker:
         self._started_ms = int(time.time() * 1000)
         self._started = time.monotonic()
         self._stop_requested = 0.0
+        self._crashed = False  # a loop died: exit 1
         self._m_sent = self.metrics.sent.labels(settings.queue)
         self._m_inflight = self.metrics.in_flight.labels(settings.queue)
         self._m_seconds = self.metrics.send_seconds.labels(settings.queue)
@@ -190,6 +191,8 @@ class Worker:
             asyncio.create_task(self._promote_loop(), name="promote"),
             asyncio.create_task(self._housekeeping_loop(), name="housekeeping"),
         ]
+        for task in loops:
+            task.add_done_callback(self._loop_ended)
         try:
             await self._stopping.wait()
             await asyncio.wait([loops[0], loops[1]], timeout=READ_BLOCK_MS / 1000 + 2)
@@ -211,7 +214,17 @@ class Worker:
                 await health.close()
             await self.redis.aclose()
         log.info("worker %s stopped (%s) after %d messages", self.consumer, self.state.stop_reason, self.state.handled)
-        return 0
+        return 1 if self._crashed else 0
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """A loop that ends by itself has crashed: say so and stop (exit 1: the pod restarts),
+        rather than live on without reading, reclaiming or promoting."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        log.error("the %s loop crashed; stopping", task.get_name(), exc_info=exc)
+        self._crashed = True
+        self.request_stop(f"internal error in the {task.get_name()} loop: {type(exc).__name__}")
 
     async def _wait_for_redis(self) -> None:
         delay = 0.2
@@ -407,7 +420,9 @@ class Worker:
             )
         try:
             found = await aexecute_packed(self.redis, [pack_command(c) for c in commands])  # packed by hand: rawpipe
-        except (RedisError, OSError):
+        except Exception as exc:  # anything: the checks are an optimisation, the read loop must go on
+            if not isinstance(exc, RedisError | OSError):
+                log.exception("pre-send checks failed; sending the batch unchecked")
             return  # settle normally; worst case a duplicate, never a loss
         markers = found[0]
         if isinstance(markers, Exception):
@@ -415,11 +430,15 @@ class Worker:
         suppressed: set[str] = set()
         if check_suppressed and not isinstance(found[1], Exception):
             suppressed = {r for r, rec in zip(rcpts, found[1], strict=True) if rec}
-        if self.settings.status_ttl_s and _is_noscript(found[-1]):
+        if self.settings.status_ttl_s and is_noscript(found[-1]):
             await self.redis.script_load(MARK_SENDING)  # best effort: the next batch has it
+        seen: set[str] = set()
         for w, marker in zip(ids, markers, strict=True):
             assert w.entry is not None
-            w.duplicate = marker is not None
+            # a second entry of the same message in one batch (enqueued twice, e.g. a producer's
+            # retry after a lost reply) has no marker yet either: it is a duplicate all the same
+            w.duplicate = marker is not None or w.entry.email.id in seen
+            seen.add(w.entry.email.id)
             if suppressed:
                 w.suppressed = [r for r in w.entry.email.recipients() if r in suppressed]
 
@@ -594,10 +613,6 @@ class Worker:
             except (RedisError, OSError):
                 pass
             await self._sleep(HOUSEKEEPING_EVERY_S)
-
-
-def _is_noscript(result: object) -> bool:
-    return isinstance(result, ResponseError) and "NOSCRIPT" in str(result)
 
 
 def _pairs(flat: list[bytes] | dict[bytes, bytes]) -> dict[bytes, bytes]:
