@@ -73,3 +73,13 @@ def test_text_that_is_not_unicode_is_refused_naming_the_field() -> None:
     with pytest.raises(InvalidEmail, match=r"to\[0\]\.email"):
         Email(to="r\udce9@example.com", text="t")
     assert encode(Email(to="jörg@exämple.de", text="smile \U0001f600"))  # real non-ASCII is fine
+
+
+def test_the_fast_path_entry_is_the_wire_format() -> None:
+    """rawpipe.pack_entry (the producer's common case) writes exactly what encode() describes."""
+    from emailqueue.rawpipe import pack_entry, pack_xadd
+
+    email = Email(to="a@example.com", subject="Grüße", text="x" * 300)
+    fields = encode(email)
+    assert pack_entry("emailqueue:{q}:stream", fields["payload"].encode()) == pack_xadd("emailqueue:{q}:stream", fields)
+    assert list(fields) == ["v", "payload"] and fields["v"] == "1"

@@ -41,6 +41,18 @@ def pack_xadd(stream: str, fields: Mapping[str, str]) -> bytes:
     return b"".join(parts)
 
 
+def pack_entry(stream: str, payload: bytes) -> bytes:
+    """``XADD <stream> * v 1 payload <payload>``: a wire-format v1 entry without encryption (the
+    producer's common case), in one format operation."""
+    key = stream.encode()
+    return b"*7\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$1\r\n*\r\n$1\r\nv\r\n$1\r\n1\r\n$7\r\npayload\r\n$%d\r\n%s\r\n" % (
+        len(key),
+        key,
+        len(payload),
+        payload,
+    )
+
+
 def pack_command(args: Sequence[str | bytes | int | float]) -> bytes:
     """Any command as RESP bytes: bytes as they are, str as UTF-8, numbers in decimal.
 

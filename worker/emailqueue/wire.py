@@ -24,6 +24,23 @@ from .message import Email, invalid_from_validation_error
 DEFAULT_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 
 
+def payload_json(email: Email, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> bytes:
+    """The payload: the email as UTF-8 JSON; raises ``InvalidEmail`` over the size cap or for
+    text that is not Unicode.  Bytes, so the producer's fast path never decodes it again."""
+    try:
+        payload: bytes = email.__pydantic_serializer__.to_json(email, by_alias=True, exclude_none=True)
+    except PydanticSerializationError:
+        raise InvalidEmail(_not_unicode(email), "contains a lone surrogate: text that is not valid Unicode") from None
+    if len(payload) > max_bytes:
+        field = "attachments" if email.attachments else "html" if email.html else "text"
+        raise InvalidEmail(
+            field,
+            f"encoded email is {len(payload)} bytes, over the size cap of {max_bytes} bytes "
+            "(EMAILQUEUE_MAX_PAYLOAD_BYTES)",
+        )
+    return payload
+
+
 def encode(
     email: Email, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, cipher: PayloadCipher | None = None
 ) -> dict[str, str]:
@@ -33,19 +50,7 @@ def encode(
     message id travels in the clear as ``mid``, so an entry that cannot be opened is still
     dead-lettered under its own id.
     """
-    try:
-        payload = email.model_dump_json(by_alias=True, exclude_none=True)
-    except PydanticSerializationError:
-        raise InvalidEmail(_not_unicode(email), "contains a lone surrogate: text that is not valid Unicode") from None
-    size = len(payload)  # ASCII-only JSON? cheap lower bound first, exact count if close
-    if size * 4 > max_bytes:
-        size = len(payload.encode())
-        if size > max_bytes:
-            field = "attachments" if email.attachments else "html" if email.html else "text"
-            raise InvalidEmail(
-                field,
-                f"encoded email is {size} bytes, over the size cap of {max_bytes} bytes (EMAILQUEUE_MAX_PAYLOAD_BYTES)",
-            )
+    payload = payload_json(email, max_bytes).decode()
     if cipher is not None:
         enc, sealed = cipher.encrypt(payload)
         return {F_VERSION: WIRE_VERSION, F_PAYLOAD: sealed, F_ENC: enc, F_MID: email.id}
