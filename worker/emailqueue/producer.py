@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, NamedTuple, Self
+from typing import Any, Final, Generic, NamedTuple, Self, TypeVar
 
 import redis
 import redis.asyncio as aredis
@@ -34,6 +34,7 @@ from .status import DEFAULT_STATUS_TTL_S, MessageStatus, parse
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES, encode, payload_json
 
 EmailLike = Email | Mapping[str, Any]
+ClientT = TypeVar("ClientT", redis.Redis, aredis.Redis)
 
 
 DEFAULT_IDEMPOTENCY_WINDOW_S = 86_400
@@ -85,18 +86,24 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class _Base:
+class _Base(Generic[ClientT]):
+    """What both producers share; ``_connect`` makes the client ``from_url`` uses."""
+
+    _connect: Callable[[str], ClientT]
+
     def __init__(
         self,
-        queue: str,
-        max_payload_bytes: int,
-        url: str,
-        cipher: PayloadCipher | str | None,
+        client: ClientT,
+        queue: str = "default",
         *,
-        window_s: int,
-        status_ttl_s: int,
-        track_queued: bool,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        url: str = "redis",
+        cipher: PayloadCipher | str | None = FROM_ENV,
+        idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
+        status_ttl_s: int = DEFAULT_STATUS_TTL_S,
+        track_queued: bool = False,
     ) -> None:
+        self.redis: ClientT = client
         if isinstance(cipher, str):
             if cipher != FROM_ENV:
                 raise ValueError(f"cipher must be a PayloadCipher, None or {FROM_ENV!r}")
@@ -105,11 +112,34 @@ class _Base:
         self.queue = validate_queue_name(queue)
         self.keys = QueueKeys(queue)
         self.max_payload_bytes = max_payload_bytes
-        self.idempotency_window_s = window_s
+        self.idempotency_window_s = idempotency_window_s
         self.status_ttl_s = status_ttl_s  # 0: write no status (match the workers' EMAILQUEUE_STATUS_TTL_S)
         self.track_queued = track_queued and status_ttl_s > 0
         self._url = url
         self._streams = {lane: self.keys.lane_stream(lane) for lane in LANES}
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        queue: str = "default",
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        cipher: PayloadCipher | str | None = FROM_ENV,
+        idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
+        status_ttl_s: int = DEFAULT_STATUS_TTL_S,
+        track_queued: bool = False,
+    ) -> Self:
+        return cls(
+            cls._connect(url),
+            queue,
+            max_payload_bytes=max_payload_bytes,
+            url=url,
+            cipher=cipher,
+            idempotency_window_s=idempotency_window_s,
+            status_ttl_s=status_ttl_s,
+            track_queued=track_queued,
+        )
 
     def _prepare(self, email: EmailLike) -> _Prepared:
         if not isinstance(email, Email):
@@ -197,54 +227,10 @@ class _Base:
         return out
 
 
-class AsyncMailer(_Base):
+class AsyncMailer(_Base[aredis.Redis]):
     """Asyncio producer.  ``async with AsyncMailer.from_url(url) as mailer: await mailer.send(...)``."""
 
-    def __init__(
-        self,
-        client: aredis.Redis,
-        queue: str = "default",
-        *,
-        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-        url: str = "redis",
-        cipher: PayloadCipher | str | None = FROM_ENV,
-        idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
-        status_ttl_s: int = DEFAULT_STATUS_TTL_S,
-        track_queued: bool = False,
-    ) -> None:
-        super().__init__(
-            queue,
-            max_payload_bytes,
-            url,
-            cipher,
-            window_s=idempotency_window_s,
-            status_ttl_s=status_ttl_s,
-            track_queued=track_queued,
-        )
-        self.redis = client
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        queue: str = "default",
-        *,
-        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-        cipher: PayloadCipher | str | None = FROM_ENV,
-        idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
-        status_ttl_s: int = DEFAULT_STATUS_TTL_S,
-        track_queued: bool = False,
-    ) -> Self:
-        return cls(
-            async_client(url),
-            queue,
-            max_payload_bytes=max_payload_bytes,
-            url=url,
-            cipher=cipher,
-            idempotency_window_s=idempotency_window_s,
-            status_ttl_s=status_ttl_s,
-            track_queued=track_queued,
-        )
+    _connect = staticmethod(async_client)
 
     async def send(self, email: EmailLike) -> str:
         """Enqueue one email; returns its message id."""
@@ -294,54 +280,10 @@ class AsyncMailer(_Base):
         await self.close()
 
 
-class Mailer(_Base):
+class Mailer(_Base[redis.Redis]):
     """Blocking producer for synchronous applications (Django, Flask, scripts)."""
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        queue: str = "default",
-        *,
-        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-        url: str = "redis",
-        cipher: PayloadCipher | str | None = FROM_ENV,
-        idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
-        status_ttl_s: int = DEFAULT_STATUS_TTL_S,
-        track_queued: bool = False,
-    ) -> None:
-        super().__init__(
-            queue,
-            max_payload_bytes,
-            url,
-            cipher,
-            window_s=idempotency_window_s,
-            status_ttl_s=status_ttl_s,
-            track_queued=track_queued,
-        )
-        self.redis = client
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str,
-        queue: str = "default",
-        *,
-        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-        cipher: PayloadCipher | str | None = FROM_ENV,
-        idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S,
-        status_ttl_s: int = DEFAULT_STATUS_TTL_S,
-        track_queued: bool = False,
-    ) -> Self:
-        return cls(
-            sync_client(url),
-            queue,
-            max_payload_bytes=max_payload_bytes,
-            url=url,
-            cipher=cipher,
-            idempotency_window_s=idempotency_window_s,
-            status_ttl_s=status_ttl_s,
-            track_queued=track_queued,
-        )
+    _connect = staticmethod(sync_client)
 
     def send(self, email: EmailLike) -> str:
         """Enqueue one email; returns its message id."""
