@@ -54,6 +54,7 @@ def main() -> int:
         b_env["MAILER_DSN"] = f"{b.sink.dsn}?{args.b_dsn_query}"
     rates: dict[str, list[float]] = {"A": [], "B": []}
     cpu: dict[str, list[float]] = {"A": [], "B": []}
+    redis_cpu: dict[str, list[float]] = {"A": [], "B": []}  # Redis CPU per email: the scripts' cost
     try:
         for rep in range(args.repeats):
             for name, cmd, env in (
@@ -68,9 +69,10 @@ def main() -> int:
                 r = b.drain("emailqueue", args.n, concurrency=args.concurrency, cap_s=args.cap, tag=f"ab-{name}")
                 rates[name].append(r["rate"])
                 cpu[name].append(r["cpu_us_per_email"])
+                redis_cpu[name].append(r["cpu_pct"]["redis"] / 100 / r["rate"] * 1e6)
                 log(
                     f"{name} rep {rep + 1}: {r['rate']:,.0f}/s, worker CPU {r['cpu_pct']['consumer']:.0f}% = "
-                    f"{r['cpu_us_per_email']:.0f} µs per email, "
+                    f"{r['cpu_us_per_email']:.0f} µs per email, Redis {redis_cpu[name][-1]:.0f} µs per email, "
                     f"RSS {r['rss_max_mb']:.0f} MB"
                 )
     finally:
@@ -86,6 +88,8 @@ def main() -> int:
     print(
         f"worker CPU per email: A {ca:.0f} µs, B {cb:.0f} µs, B/A {cb / ca:.2f} (lower is better; robust to other load)"
     )
+    ra, rb = statistics.median(redis_cpu["A"]), statistics.median(redis_cpu["B"])
+    print(f"Redis CPU per email: A {ra:.1f} µs, B {rb:.1f} µs, B/A {rb / ra:.2f}")
     return 0
 
 

@@ -28,7 +28,7 @@ if acked == 1 then
   if ARGV[4] then redis.call('HINCRBY', KEYS[2], 'send_us', tonumber(ARGV[4])) end
 end
 if KEYS[4] then
-  for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1]) end
+  if #ARGV >= 7 then redis.call('HSET', KEYS[4], unpack(ARGV, 6)) end  -- one HSET for every field
   redis.call('EXPIRE', KEYS[4], tonumber(ARGV[5]))
 end
 return acked
@@ -67,7 +67,7 @@ return id
 
 # KEYS: suppressed.  ARGV: address/record pairs.  Records hard-bounced recipients.
 SUPPRESS = """
-for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
 return #ARGV / 2
 """
 

@@ -17,7 +17,7 @@ DEFAULT_STATUS_TTL_S = 86_400
 
 # KEYS: status key.  ARGV: ttl (s), then field/value pairs.
 SET_STATUS = """
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if #ARGV >= 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 return 1
 """
