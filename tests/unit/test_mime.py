@@ -156,3 +156,22 @@ def test_any_content_roundtrips(subject: str, text: str, html: str | None, name:
         }
     )
     check_roundtrip(e)
+
+
+def test_date_header_matches_the_stdlib_across_seconds_and_offsets() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    from emailqueue.mime import date_header
+
+    base = datetime(2026, 12, 4, 19, 59, 59, 999_000, tzinfo=UTC)
+    cest = timezone(timedelta(hours=2))
+    for when in (
+        base,
+        base + timedelta(microseconds=500),  # same second
+        base + timedelta(milliseconds=2),  # the next second
+        base.astimezone(cest),  # the same instant, another offset
+        base,  # back again
+        datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),  # before the epoch
+    ):
+        assert date_header(when) == format_datetime(when)

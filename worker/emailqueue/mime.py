@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import math
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -149,6 +152,18 @@ def _multipart(subtype: str, parts: list[str]) -> str:
     return f'Content-Type: multipart/{subtype}; boundary="{boundary}"{CRLF}{CRLF}{body}'
 
 
+def date_header(when: datetime) -> str:
+    """``format_datetime(when)`` for an aware ``when``, computed once per second and offset:
+    the header has no sub-second part, and the emails of a batch were mostly created in the
+    same second (the stdlib call was ~1.5% of the worker's CPU)."""
+    return _date_of_second(math.floor(when.timestamp()), when.utcoffset() or timedelta(0))
+
+
+@functools.lru_cache(maxsize=16)
+def _date_of_second(second: int, offset: timedelta) -> str:
+    return format_datetime(datetime.fromtimestamp(second, timezone(offset)))
+
+
 def _build_fast(email: Email, sender: Address) -> bytes:
     headers = [_address_header("From", [sender])]
     if email.to:
@@ -158,7 +173,7 @@ def _build_fast(email: Email, sender: Address) -> bytes:
     if email.reply_to:
         headers.append(_address_header("Reply-To", email.reply_to))
     headers.append(_text_header("Subject", email.subject))
-    headers.append(f"Date: {format_datetime(email.created_at)}")
+    headers.append(f"Date: {date_header(email.created_at)}")
     headers.append(f"Message-ID: <{email.id}@{sender.email.rpartition('@')[2]}>")
     for name, value in email.headers.items():
         headers.append(_text_header(name, value))
