@@ -21,24 +21,17 @@ read, then the first error is raised.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import redis
 import redis.asyncio as aredis
 from redis.exceptions import ResponseError
 
-_STAR = b"$1\r\n*\r\n"
-
 
 def pack_xadd(stream: str, fields: Mapping[str, str]) -> bytes:
     """``XADD <stream> * <field> <value> ...`` as RESP bytes."""
-    key = stream.encode()
-    parts = [b"*%d\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n" % (3 + 2 * len(fields), len(key), key), _STAR]
-    for name, value in fields.items():
-        n = name.encode()
-        v = value.encode()
-        parts.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(n), n, len(v), v))
-    return b"".join(parts)
+    return pack_command(["XADD", stream, "*", *chain.from_iterable(fields.items())])
 
 
 def pack_entry(stream: str, payload: bytes) -> bytes:
