@@ -360,9 +360,6 @@ def bench_enqueue(b: Bench) -> dict[str, Any]:
     payload_bytes = len(fields["payload"].encode())
     out: dict[str, Any] = {"n_per_repeat": n, "payload_json_bytes": payload_bytes}
 
-    def lat_stats(samples: list[float]) -> dict[str, float]:
-        return {"p50": pct(samples, 50), "p99": pct(samples, 99), "max": max(samples)}
-
     # sync: Mailer.send(dict) vs redis-py XADD and the packed XADD of the same, already encoded fields
     mailer = Mailer.from_url(b.url, QUEUE)
     raw = redis.Redis.from_url(b.url)
@@ -385,12 +382,7 @@ def bench_enqueue(b: Bench) -> dict[str, Any]:
             t = pc()
             xadd_packed(raw, packed)
             lat["packed"].append((pc() - t) * 1e3)
-        for k, series in runs.items():
-            series.append(lat_stats(lat[k]))
-        log(
-            f"  enqueue sync rep {rep + 1}: send p50 {runs['send'][-1]['p50']:.3f} ms, "
-            f"XADD p50 {runs['xadd'][-1]['p50']:.3f} ms, packed XADD p50 {runs['packed'][-1]['p50']:.3f} ms"
-        )
+        _record_latencies("sync", rep, runs, lat)
     out["sync"] = _lat_summary(runs)
 
     # async (stock asyncio loop, as most applications run): AsyncMailer.send vs async XADD
@@ -418,12 +410,7 @@ def bench_enqueue(b: Bench) -> dict[str, Any]:
                 t = pc()
                 await axadd_packed(ar, packed)
                 lat["packed"].append((pc() - t) * 1e3)
-            for k, series in aruns.items():
-                series.append(lat_stats(lat[k]))
-            log(
-                f"  enqueue async rep {rep + 1}: send p50 {aruns['send'][-1]['p50']:.3f} ms, "
-                f"XADD p50 {aruns['xadd'][-1]['p50']:.3f} ms, packed XADD p50 {aruns['packed'][-1]['p50']:.3f} ms"
-            )
+            _record_latencies("async", rep, aruns, lat)
         await am.close()
         await ar.aclose()
         return aruns
@@ -476,6 +463,18 @@ def bench_enqueue(b: Bench) -> dict[str, Any]:
     raw.close()
     b.flush()
     return out
+
+
+def _record_latencies(
+    kind: str, rep: int, runs: dict[str, list[dict[str, float]]], lat: dict[str, list[float]]
+) -> None:
+    """One repeat's p50/p99/max of each call (ms) into ``runs``, and a log line."""
+    for k, series in runs.items():
+        series.append({"p50": pct(lat[k], 50), "p99": pct(lat[k], 99), "max": max(lat[k])})
+    log(
+        f"  enqueue {kind} rep {rep + 1}: send p50 {runs['send'][-1]['p50']:.3f} ms, "
+        f"XADD p50 {runs['xadd'][-1]['p50']:.3f} ms, packed XADD p50 {runs['packed'][-1]['p50']:.3f} ms"
+    )
 
 
 def _lat_summary(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
